@@ -1,0 +1,71 @@
+"""Data layer: the embedded digit-scene dataset, COCO / VOC / CSV loaders, transforms, downloads.
+
+Every dataset item is ``(image: FloatTensor[3, H, W], target: FloatTensor[K])`` with target values
+in {1, 0, -1 (ignore)}; every dataset has ``classes`` (K names) and ``targets`` (``(N, K)``, for
+statistics without decoding images). Errors derive from :class:`DatasetError` (a ``ValueError``).
+"""
+
+from mlrkit.data.coco import CocoMultiLabel, load_coco
+from mlrkit.data.csvfile import CsvMultiLabel
+from mlrkit.data.digits import DEFAULT_PAIRS, DIGIT_CLASSES, make_digit_scenes
+from mlrkit.data.digits_summary import DigitScenesSummary, SplitSummary, summarize_digit_scenes
+from mlrkit.data.download import (
+    COCO2014_FILES,
+    VOC_FILES,
+    RemoteFile,
+    download_coco2014,
+    download_file,
+    download_voc,
+    extract_archive,
+    md5sum,
+)
+from mlrkit.data.errors import (
+    AnnotationError,
+    DatasetError,
+    DownloadError,
+    EmptyDatasetError,
+    ImageFileError,
+    MissingFileError,
+    UnknownClassError,
+)
+from mlrkit.data.factory import DATASET_KINDS, build_dataset
+from mlrkit.data.images import MultiLabelDataset, default_transform, load_rgb
+from mlrkit.data.transforms import eval_transform, train_transform
+from mlrkit.data.voc import VOC_CLASSES, VOCMultiLabel, resolve_difficult_policy
+
+__all__ = [
+    "COCO2014_FILES",
+    "DATASET_KINDS",
+    "DEFAULT_PAIRS",
+    "DIGIT_CLASSES",
+    "VOC_CLASSES",
+    "VOC_FILES",
+    "AnnotationError",
+    "CocoMultiLabel",
+    "CsvMultiLabel",
+    "DatasetError",
+    "DigitScenesSummary",
+    "DownloadError",
+    "EmptyDatasetError",
+    "ImageFileError",
+    "MissingFileError",
+    "MultiLabelDataset",
+    "RemoteFile",
+    "SplitSummary",
+    "UnknownClassError",
+    "VOCMultiLabel",
+    "build_dataset",
+    "default_transform",
+    "download_coco2014",
+    "download_file",
+    "download_voc",
+    "eval_transform",
+    "extract_archive",
+    "load_coco",
+    "load_rgb",
+    "make_digit_scenes",
+    "md5sum",
+    "resolve_difficult_policy",
+    "summarize_digit_scenes",
+    "train_transform",
+]
