@@ -1,0 +1,191 @@
+"""SADCL's dual contrastive losses (Ma et al., ECAI 2023; METHOD.md section 2).
+
+* :func:`sscl_loss` (sample-to-sample): variant A's supervised contrastive loss over two views,
+  the current class embeddings and the embeddings of a memory bank
+  (:class:`mlrkit.losses.memory.MemoryBank`).
+* :func:`pscl_loss` / :class:`PSCLLoss` (prototype-to-sample) with learnable class prototypes.
+
+Differences from the released code, all deliberate: SSCL is computed over present pairs only
+(the released code builds a dense ``(2 B K)^2`` similarity matrix and subtracts different
+detached maxima in numerator and denominator, which shifts the value, not the gradient), and
+averages over anchors that have a positive partner (the released code also counts anchors
+without one in the mean). PSCL leaves classes without a positive out by default; the released
+push-only term is available as ``absent_class="released"``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mlrkit.losses._common import check_pairs, compute_dtype, full_precision, graph_zero
+from mlrkit.losses.discriminative import present_rows, supcon_rows
+
+AbsentClass = Literal["skip", "released"]
+
+
+def sscl_loss(
+    embeddings: Tensor,
+    targets: Tensor,
+    bank_embeddings: Tensor | None = None,
+    bank_targets: Tensor | None = None,
+    temperature: float = 0.2,
+) -> Tensor:
+    """Sample-to-sample contrastive loss over the current view plus a memory-bank view.
+
+    The present rows of both views (``y = 1``) form one set ``Z`` labelled by class. Every row
+    is an anchor; its positives are all *other* rows of the same class (including the bank
+    copy in the same slot, as in SupCon with two views); the denominator runs over all other
+    rows::
+
+        l_i = -1/|P_i| sum_{p in P_i} log( exp(z_i.z_p/t) / sum_{a != i} exp(z_i.z_a/t) )
+        L = mean_{i in Z, |P_i| >= 1} l_i
+
+    Without a bank this is exactly :func:`class_contrastive_loss`. Cost: ``|Z|^2`` similarities
+    (``|Z|`` is about ``2 B x positives per image``), never ``(2 B K)^2``.
+
+    Args:
+        embeddings: ``(B, K, D)`` current class embeddings (normalised here).
+        targets: ``(B, K)`` in {1, 0, -1}.
+        bank_embeddings: ``(S, K, D)`` bank embeddings, or ``None`` for a single view.
+        bank_targets: ``(S, K)`` which bank entries take part (1) and which not (0 / -1);
+            required with ``bank_embeddings``. A bank entry ``(s, k)`` is a class-``k`` sample.
+        temperature: ``t`` (SADCL: 0.2).
+
+    Returns:
+        Scalar loss; a graph-keeping zero when no anchor has a positive partner.
+    """
+    check_pairs(embeddings, targets, "sscl_loss")
+    if bank_embeddings is not None:
+        if bank_targets is None:
+            raise ValueError("sscl_loss: bank_targets (S, K) is required with bank_embeddings")
+        check_pairs(bank_embeddings, bank_targets, "sscl_loss (bank view)")
+        if bank_embeddings.shape[1:] != embeddings.shape[1:]:
+            raise ValueError(
+                f"sscl_loss: bank view {tuple(bank_embeddings.shape)} must share (K, D) with "
+                f"the current view {tuple(embeddings.shape)}"
+            )
+    dtype = (
+        compute_dtype(embeddings)
+        if bank_embeddings is None
+        else compute_dtype(embeddings, bank_embeddings)
+    )
+    with full_precision(embeddings.device):
+        z, labels = present_rows(embeddings, targets, dtype)
+        if bank_embeddings is not None:
+            zb, labels_b = present_rows(bank_embeddings, bank_targets, dtype)
+            z, labels = torch.cat([z, zb]), torch.cat([labels, labels_b])  # (P + Pb, D)
+        loss = supcon_rows(z, labels, temperature)
+    return graph_zero(embeddings, bank_embeddings) if loss is None else loss
+
+
+def pscl_loss(
+    embeddings: Tensor,
+    targets: Tensor,
+    prototypes: Tensor,
+    temperature: float = 0.07,
+    absent_class: AbsentClass = "skip",
+) -> Tensor:
+    """Prototype-to-sample contrastive loss.
+
+    With ``s_bk = cos(z_bk, p_k) / t`` and ``|P|`` the number of positives in the batch::
+
+        T_k = log sum_{b: y_bk = 1} exp(s_bk) - log sum_{b: y_bk != -1} exp(s_bk)
+        L = -(1/|P|) sum_{k with a positive} T_k
+
+    Positives are pulled to their prototype, the class-``k`` features of images without ``k``
+    are pushed from it; entries with ``y = -1`` take no part.
+
+    Args:
+        embeddings: ``(B, K, D)`` class embeddings.
+        targets: ``(B, K)`` in {1, 0, -1}.
+        prototypes: ``(K, D)`` class prototypes (normalised here).
+        temperature: ``t`` (SADCL: 0.07).
+        absent_class: ``"skip"`` (default) leaves a class without a positive in the batch out of
+            the sum. ``"released"`` reproduces the released SADCL code, which instead adds
+            ``+(1/|P|) log sum_b exp(s_bk - max_b s_bk)`` (max detached) for such a class: a
+            push-only term.
+
+    Returns:
+        Scalar loss; a graph-keeping zero when the batch has no positive.
+    """
+    check_pairs(embeddings, targets, "pscl_loss")
+    if prototypes.shape != embeddings.shape[1:]:
+        raise ValueError(
+            f"pscl_loss: prototypes must be (K, D) = {tuple(embeddings.shape[1:])}, "
+            f"got {tuple(prototypes.shape)}"
+        )
+    if absent_class not in ("skip", "released"):
+        raise ValueError(
+            f"pscl_loss: absent_class must be 'skip' or 'released', got {absent_class!r}"
+        )
+    dtype = compute_dtype(embeddings, prototypes)
+    with full_precision(embeddings.device):
+        pos = targets == 1  # (B, K)
+        known = targets != -1  # (B, K)
+        num_pos = int(pos.sum())
+        if num_pos == 0:
+            return graph_zero(embeddings, prototypes)
+        z = F.normalize(embeddings.to(dtype), dim=-1)  # (B, K, D)
+        p = F.normalize(prototypes.to(dtype), dim=-1)  # (K, D)
+        sim = torch.einsum("bkd,kd->bk", z, p) / temperature  # (B, K)
+        neg_inf = torch.tensor(float("-inf"), dtype=dtype, device=sim.device)
+        # only columns with a positive enter logsumexp: an all -inf column has a NaN gradient
+        cols = pos.any(dim=0)  # (K,)
+        s = sim[:, cols]  # (B, Kp)
+        log_pos = torch.logsumexp(torch.where(pos[:, cols], s, neg_inf), dim=0)  # (Kp,)
+        log_all = torch.logsumexp(torch.where(known[:, cols], s, neg_inf), dim=0)  # (Kp,)
+        total = (log_pos - log_all).sum()
+        if absent_class == "released":
+            absent = ~cols & known.any(dim=0)  # classes with known entries but no positive
+            if bool(absent.any()):
+                sa = sim[:, absent]  # (B, Ka)
+                ka = known[:, absent]
+                shift = torch.where(ka, sa, neg_inf).amax(dim=0).detach()  # (Ka,)
+                push = torch.logsumexp(torch.where(ka, sa - shift, neg_inf), dim=0)  # (Ka,)
+                total = total - push.sum()
+        return -total / num_pos
+
+
+class PSCLLoss(nn.Module):
+    """PSCL with its learnable prototypes ``(K, D)`` as a parameter.
+
+    Prototypes start random (unit norm); replace them with :func:`init_prototypes`'s class means
+    before fine-tuning, as SADCL does (``set_prototypes``).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        dim: int,
+        temperature: float = 0.07,
+        absent_class: AbsentClass = "skip",
+    ) -> None:
+        super().__init__()
+        self.temperature = temperature
+        self.absent_class: AbsentClass = absent_class
+        self.prototypes = nn.Parameter(F.normalize(torch.randn(num_classes, dim), dim=-1))
+
+    @torch.no_grad()
+    def set_prototypes(self, prototypes: Tensor) -> None:
+        """Copy ``(K, D)`` prototypes (e.g. from :func:`init_prototypes`) into the parameter."""
+        if prototypes.shape != self.prototypes.shape:
+            raise ValueError(
+                f"PSCLLoss.set_prototypes: expected {tuple(self.prototypes.shape)}, "
+                f"got {tuple(prototypes.shape)}"
+            )
+        self.prototypes.copy_(prototypes.to(self.prototypes))
+
+    def forward(self, embeddings: Tensor, targets: Tensor) -> Tensor:
+        """Apply :func:`pscl_loss` against the learnable prototypes."""
+        return pscl_loss(embeddings, targets, self.prototypes, self.temperature, self.absent_class)
+
+    def extra_repr(self) -> str:
+        k, d = self.prototypes.shape
+        return (
+            f"num_classes={k}, dim={d}, temperature={self.temperature}, "
+            f"absent_class={self.absent_class!r}"
+        )
