@@ -1,0 +1,186 @@
+"""Checkpoints that survive a crash: atomic writes, ``weights_only`` loading, clear mismatch errors.
+
+A checkpoint is a plain dict (loadable with ``torch.load(path, weights_only=True)``)::
+
+    {"format": "mlrkit-checkpoint", "version": 1,
+     "epoch": completed epochs, "stage": 1 or 2 (SADCL), "config": plain dict, "classes": [str],
+     "model": state_dict, "objective": state_dict (projection, centres, memory bank, prototypes),
+     "optimizer", "scheduler", "scaler", "ema": state dicts or None,
+     "rng": {"python", "numpy", "torch", "cuda"}, "metrics": last epoch's row, "best": float | None}
+
+Writes go to a temporary file in the same directory, are flushed to disk, then renamed over the
+target with ``os.replace`` (atomic on POSIX and Windows), so a crash mid-write leaves the previous
+``last.pt`` / ``best.pt`` untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+FORMAT = "mlrkit-checkpoint"
+VERSION = 1
+# Config keys that define the architecture: a checkpoint only loads into a model built the same.
+ARCHITECTURE_KEYS = ("backbone", "head", "embed_dim", "head_kwargs")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, truncated, corrupt or not an mlrkit checkpoint."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A checkpoint does not match the model/classes it is being loaded into."""
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
+    """Atomically write ``state`` to ``path`` (temporary file + fsync + ``os.replace``).
+
+    Args:
+        state: a dict of tensors, state dicts and plain Python values (no arbitrary objects, so
+            that ``weights_only=True`` loading works).
+        path: destination; its directory must exist.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    # Persist the rename itself (directory entry); not possible on every platform.
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return path
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``torch.load(weights_only=True)``.
+
+    Raises:
+        CheckpointError: missing, truncated/corrupt, or not written by :func:`save_checkpoint`.
+            The message names the file and what to do.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; check the path or train first")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises RuntimeError/EOFError/UnpicklingError variants
+        siblings = [p.name for p in path.parent.glob("*.pt") if p != path]
+        hint = f" Other checkpoints in {path.parent}: {siblings}." if siblings else ""
+        raise CheckpointError(
+            f"checkpoint {path} is truncated or corrupt ({type(err).__name__}: {err}). "
+            f"Delete it and resume from another checkpoint or retrain.{hint}"
+        ) from err
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an mlrkit checkpoint (no format={FORMAT!r} entry)")
+    if state.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint version {state.get('version')}, this mlrkit reads {VERSION}"
+        )
+    return state
+
+
+def checkpoint_differences(
+    state: dict[str, Any], classes: tuple[str, ...] | list[str], model_config: dict[str, Any]
+) -> list[str]:
+    """List how a checkpoint differs from the classes and architecture it is loaded into.
+
+    Args:
+        state: a loaded checkpoint.
+        classes: the class names of the data/model being used.
+        model_config: the ``model`` section (dict) of the config being used.
+
+    Returns:
+        Human-readable differences; empty when compatible.
+    """
+    diffs = []
+    saved_classes = list(state.get("classes", []))
+    classes = list(classes)
+    if len(saved_classes) != len(classes):
+        diffs.append(f"class count: checkpoint has {len(saved_classes)}, data has {len(classes)}")
+    if saved_classes != classes:
+        missing = [c for c in saved_classes if c not in classes]
+        extra = [c for c in classes if c not in saved_classes]
+        if missing or extra:
+            diffs.append(f"classes: only in checkpoint {missing[:10]}, only in data {extra[:10]}")
+        else:
+            diffs.append("classes: same names in a different order")
+    saved_model = state.get("config", {}).get("model", {})
+    for key in ARCHITECTURE_KEYS:
+        if saved_model.get(key) != model_config.get(key):
+            saved, used = saved_model.get(key), model_config.get(key)
+            diffs.append(f"model.{key}: checkpoint {saved!r}, config {used!r}")
+    return diffs
+
+
+def check_compatible(
+    state: dict[str, Any],
+    classes: tuple[str, ...] | list[str],
+    model_config: dict[str, Any],
+    path: str | Path = "checkpoint",
+) -> None:
+    """Raise :class:`CheckpointMismatchError` listing every difference (see above)."""
+    diffs = checkpoint_differences(state, classes, model_config)
+    if diffs:
+        raise CheckpointMismatchError(
+            f"{path} does not match this run: "
+            + "; ".join(diffs)
+            + ". Use a checkpoint trained on the same classes and architecture, or a new out dir."
+        )
+
+
+def load_module_state(
+    module: torch.nn.Module, state_dict: dict[str, Any], what: str, path: str | Path
+) -> None:
+    """``module.load_state_dict(strict=True)`` with an error that names the file and the keys."""
+    try:
+        module.load_state_dict(state_dict, strict=True)
+    except RuntimeError as err:
+        raise CheckpointMismatchError(
+            f"{path}: the saved {what} does not fit the {what} built from the config: {err}"
+        ) from err
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Python, numpy and torch RNG states as tensors/lists (``weights_only``-loadable)."""
+    version, py_state, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": [version, list(py_state), gauss],
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    version, py_state, gauss = state["python"]
+    random.setstate((version, tuple(py_state), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

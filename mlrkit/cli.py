@@ -1,0 +1,250 @@
+"""Command line: a thin layer that maps flags onto configs and prints what the library returns.
+
+python -m mlrkit train --preset digits --loss disc-contrastive --out runs/x
+python -m mlrkit evaluate runs/x            # best.pt of a run dir, or a .pt file
+python -m mlrkit predict runs/x --out scores.csv
+python -m mlrkit embed runs/x --out features.npz
+python -m mlrkit generate --root data/digits
+python -m mlrkit demo --out runs/demo       # execute the notebooks in order
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mlrkit.checkpoint import CheckpointError
+from mlrkit.config import LOSS_SETUPS, PRESETS, Config, apply_overrides, load_config, preset
+
+
+def _add_data_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="a checkpoint (.pt) or a run directory (uses best.pt)")
+    p.add_argument("--split", help="split to use (default: the config's validation split)")
+    p.add_argument("--data", help="dataset root, if not the one stored in the checkpoint")
+    p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda:0, ...")
+    p.add_argument("--ema", action="store_true", help="use the EMA weights instead of the raw ones")
+    p.add_argument("--limit", type=int, help="only the first N images")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and for ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mlrkit",
+        description="mlrkit: multi-label image recognition experiments (train, evaluate, ...).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser(
+        "train",
+        help="train a preset or a config.json into a run directory",
+        description="Train into OUT (config.json, metrics.jsonl, last.pt, best.pt). Flags override "
+        "the preset; --set reaches every config field, e.g. --set optim.lr=3e-4 "
+        '--set data.policy=\'{"difficult": "ignore"}\'.',
+    )
+    t.add_argument("--preset", choices=sorted(PRESETS), default="digits", help="default: digits")
+    t.add_argument("--config", help="a config.json (e.g. from an earlier run) instead of a preset")
+    t.add_argument(
+        "--loss",
+        choices=sorted(LOSS_SETUPS),
+        help="loss setup (default: the preset's, disc-contrastive)",
+    )
+    t.add_argument("--out", required=True, help="run directory")
+    t.add_argument("--epochs", type=int, help="train.epochs")
+    t.add_argument("--seed", type=int, help="train.seed")
+    t.add_argument("--device", help="train.device: auto, cpu, cuda, cuda:1, mps")
+    t.add_argument("--data", help="data.root: dataset folder (or CSV file)")
+    t.add_argument("--batch-size", type=int, help="optim.batch_size")
+    t.add_argument("--lr", type=float, help="optim.lr")
+    t.add_argument("--workers", type=int, help="data.num_workers")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override any config field (JSON values); repeatable",
+    )
+    t.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    e = sub.add_parser("evaluate", help="mAP, CF1, OF1 (and per-class AP) of a checkpoint")
+    _add_data_flags(e)
+    e.add_argument("--per-class", action="store_true", help="also print the per-class table")
+    e.add_argument("--threshold", type=float, default=0.5, help="threshold on sigmoid(logit)")
+
+    p = sub.add_parser("predict", help="write per-image class scores (sigmoid) to a CSV file")
+    _add_data_flags(p)
+    p.add_argument("--out", required=True, help="CSV file to write")
+
+    m = sub.add_parser("embed", help="write class-specific features of a split to a .npz file")
+    _add_data_flags(m)
+    m.add_argument(
+        "--out",
+        required=True,
+        help=".npz with features [N,K,D], logits [N,K], targets [N,K], classes [K]",
+    )
+
+    g = sub.add_parser("generate", help="write the embedded digit-scene dataset and its summary")
+    g.add_argument("--root", default="data/digits", help="output folder (default: data/digits)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--n-train", type=int, default=6000)
+    g.add_argument("--n-val", type=int, default=1500)
+
+    d = sub.add_parser("demo", help="generate the data and execute notebooks/*.ipynb in order")
+    d.add_argument("--out", default="runs/demo", help="where executed notebooks go")
+    d.add_argument("--notebooks", default="notebooks", help="folder of numbered notebooks")
+    d.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    return parser
+
+
+def train_config(args: argparse.Namespace) -> Config:
+    """The config a ``train`` command line describes (preset/config, then flags, then --set)."""
+    cfg = load_config(args.config) if args.config else preset(args.preset, loss=args.loss)
+    overrides = []
+    if args.config and args.loss:
+        overrides.append(f"loss.setup={args.loss}")
+    flags = {
+        "train.epochs": args.epochs,
+        "train.seed": args.seed,
+        "train.device": args.device,
+        "data.root": args.data,
+        "optim.batch_size": args.batch_size,
+        "optim.lr": args.lr,
+        "data.num_workers": args.workers,
+    }
+    overrides += [f"{k}={v}" for k, v in flags.items() if v is not None]
+    if args.no_progress:
+        overrides.append("train.progress=false")
+    cfg = apply_overrides(cfg, overrides + list(args.set))
+    if cfg.loss.setup == "sadcl" and cfg.loss.sadcl_stage1_epochs == 0:
+        cfg = apply_overrides(cfg, [f"loss.sadcl_stage1_epochs={max(1, cfg.train.epochs // 2)}"])
+    return cfg
+
+
+def _train(args: argparse.Namespace) -> int:
+    from mlrkit.distributed import cleanup, init_distributed
+    from mlrkit.engine import fit
+
+    cfg = train_config(args)
+    info = init_distributed()
+    say = print if info.is_main else (lambda *a, **k: None)
+    say(f"training {cfg.name} / {cfg.loss.setup} for {cfg.train.epochs} epochs into {args.out}")
+
+    def report(row: dict) -> None:
+        parts = [f"epoch {row['epoch']:3d}", f"loss {row['loss']:.4f}"]
+        for key in ("val_mAP", "ema_val_mAP", "val_CF1", "val_OF1"):
+            if key in row:
+                parts.append(f"{key} {100 * row[key]:.2f}")
+        parts.append(f"{row['images_per_s']:.0f} img/s")
+        say(" | ".join(parts), flush=True)
+
+    start = time.perf_counter()
+    try:
+        result = fit(cfg, args.out, resume=args.resume, callback=report)
+    finally:
+        cleanup()
+    best = "n/a" if result.best_metric is None else f"{100 * result.best_metric:.2f}"
+    say(
+        f"done in {time.perf_counter() - start:.1f} s; best {result.best_metric_name} {best} "
+        f"at epoch {result.best_epoch}; checkpoints in {result.out_dir}"
+    )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from mlrkit.inference import evaluate_split, load_trained, split_dataset
+
+    trained = load_trained(args.checkpoint, device=args.device, ema=args.ema)
+    dataset = split_dataset(trained, args.split, args.data, args.limit)
+    result = evaluate_split(trained, dataset, threshold=args.threshold)
+    print(
+        f"{trained.path} (epoch {trained.epoch}{', EMA' if args.ema else ''}) on "
+        f"{len(dataset)} images"
+    )
+    for key in ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1"):
+        print(f"  {key:4s} {100 * float(result[key]):6.2f}")
+    if args.per_class:
+        for name, ap in zip(trained.classes, np.asarray(result["AP"]), strict=True):
+            print(f"  AP {name:20s} {100 * ap:6.2f}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from mlrkit.inference import load_trained, predict_frame, split_dataset
+
+    trained = load_trained(args.checkpoint, device=args.device, ema=args.ema)
+    frame = predict_frame(trained, split_dataset(trained, args.split, args.data, args.limit))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out, index=False)
+    print(f"wrote {len(frame)} rows x {len(trained.classes)} class scores to {args.out}")
+    return 0
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from mlrkit.inference import extract_features, load_trained, split_dataset
+
+    trained = load_trained(args.checkpoint, device=args.device, ema=args.ema)
+    arrays = extract_features(trained, split_dataset(trained, args.split, args.data, args.limit))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.out, **arrays)
+    print(f"wrote features {arrays['features'].shape} to {args.out}")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from mlrkit.data import make_digit_scenes
+
+    summary = make_digit_scenes(
+        args.root, seed=args.seed, n_train=args.n_train, n_val=args.n_val, progress=True
+    )
+    print(f"wrote the embedded dataset to {args.root}")
+    print(summary)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import nbformat
+    from nbclient import NotebookClient
+
+    from mlrkit.builders import ensure_digits
+    from mlrkit.config import DataConfig
+
+    ensure_digits(DataConfig())
+    notebooks = sorted(Path(args.notebooks).glob("[0-9]*.ipynb"))
+    if not notebooks:
+        print(f"no numbered notebooks in {args.notebooks}", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in notebooks:
+        start = time.perf_counter()
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, timeout=args.timeout, resources={"metadata": {"path": "."}}).execute()
+        nbformat.write(nb, out / path.name)
+        print(f"executed {path} in {time.perf_counter() - start:.0f} s -> {out / path.name}")
+    return 0
+
+
+COMMANDS = {
+    "train": _train,
+    "evaluate": _evaluate,
+    "predict": _predict,
+    "embed": _embed,
+    "generate": _generate,
+    "demo": _demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m mlrkit`` and of the ``mlrkit`` script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, FileExistsError, CheckpointError, FloatingPointError) as err:
+        # Library errors already say what went wrong and how to fix it; no traceback needed.
+        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
