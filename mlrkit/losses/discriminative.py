@@ -218,9 +218,11 @@ class CenterMarginLoss(nn.Module):
             counts = torch.bincount(labels, minlength=num_classes)  # (K,)
             present = counts > 0
             means = sums / counts.clamp(min=1).to(dtype)[:, None]
-            old = self.centers.to(dtype)
+            # copies: the buffers are updated in place after the loss, autograd must not see it
+            old = self.centers.to(dtype, copy=True)
+            seen = self.initialized.clone()
             m = self.momentum
-            blended = torch.where(self.initialized[:, None], m * old + (1 - m) * means, means)
+            blended = torch.where(seen[:, None], m * old + (1 - m) * means, means)
             centers = torch.where(present[:, None], blended, old)  # (K, D)
         return centers, present
 

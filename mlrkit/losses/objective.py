@@ -202,7 +202,6 @@ class MultiLabelObjective(nn.Module):
         total = sum(self.weights[name] * value for name, value in terms.items())
         return {"loss": total, **terms}
 
-    @torch.no_grad()
     def initialise_prototypes(
         self,
         model: nn.Module,

@@ -19,7 +19,6 @@ def _class_names(loader: Any, num_classes: int) -> Sequence[str]:
     return tuple(f"class {k}" for k in range(num_classes))
 
 
-@torch.no_grad()
 def init_prototypes(
     model: nn.Module,
     loader: Iterable[Any],
@@ -64,29 +63,34 @@ def init_prototypes(
     projection.eval()
     confident = positive = everything = None
     try:
-        for batch in tqdm(loader, desc="prototypes", disable=not progress, leave=False):
-            images, targets = batch[0].to(device), batch[1].to(device)
-            output = model(images)
-            if output.class_features is None:
-                raise ValueError(
-                    "init_prototypes: the model returns no class_features (a 'gap' head?); "
-                    "build it with head='class_attention' or head='query'"
-                )
-            z = F.normalize(projection(output.class_features).double(), dim=-1)  # (B, K, D)
-            conf = (targets == 1) & (torch.sigmoid(output.logits.double()) > threshold)  # (B, K)
-            pos = targets == 1
-            sums = [
-                (z * mask[..., None]).sum(0) for mask in (conf, pos, torch.ones_like(pos))
-            ]  # 3 x (K, D)
-            counts = [mask.sum(0) for mask in (conf, pos, torch.ones_like(pos))]  # 3 x (K,)
-            if confident is None:
-                confident, positive, everything = (
-                    [s, c] for s, c in zip(sums, counts, strict=True)
-                )
-            else:
-                for acc, s, c in zip((confident, positive, everything), sums, counts, strict=True):
-                    acc[0] += s
-                    acc[1] += c
+        with torch.no_grad():
+            for batch in tqdm(loader, desc="prototypes", disable=not progress, leave=False):
+                images, targets = batch[0].to(device), batch[1].to(device)
+                output = model(images)
+                if output.class_features is None:
+                    raise ValueError(
+                        "init_prototypes: the model returns no class_features (a 'gap' head?); "
+                        "build it with head='class_attention' or head='query'"
+                    )
+                z = F.normalize(projection(output.class_features).double(), dim=-1)  # (B, K, D)
+                conf = (targets == 1) & (
+                    torch.sigmoid(output.logits.double()) > threshold
+                )  # (B, K)
+                pos = targets == 1
+                sums = [
+                    (z * mask[..., None]).sum(0) for mask in (conf, pos, torch.ones_like(pos))
+                ]  # 3 x (K, D)
+                counts = [mask.sum(0) for mask in (conf, pos, torch.ones_like(pos))]  # 3 x (K,)
+                if confident is None:
+                    confident, positive, everything = (
+                        [s, c] for s, c in zip(sums, counts, strict=True)
+                    )
+                else:
+                    for acc, s, c in zip(
+                        (confident, positive, everything), sums, counts, strict=True
+                    ):
+                        acc[0] += s
+                        acc[1] += c
     finally:
         model.train(modes[0])
         projection.train(modes[1])

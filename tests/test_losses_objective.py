@@ -1,0 +1,284 @@
+"""MultiLabelObjective, MemoryBank, CenterMarginLoss state and init_prototypes."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from mlrkit.losses import (
+    CenterMarginLoss,
+    MemoryBank,
+    MultiLabelObjective,
+    ProjectionMLP,
+    asymmetric_loss,
+    init_prototypes,
+    sscl_loss,
+)
+
+B, K, C, IN = 6, 5, 8, 4
+
+
+class Output(NamedTuple):
+    """Same fields as mlrkit.models.ModelOutput (the objective only reads logits/features)."""
+
+    logits: Tensor
+    class_features: Tensor | None = None
+    attention: Tensor | None = None
+
+
+class TinyModel(nn.Module):
+    """Stand-in for MLRModel: class features from a linear map, group-wise linear logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Linear(IN, K * C)
+        self.w = nn.Parameter(torch.randn(K, C))
+        self.b = nn.Parameter(torch.zeros(K))
+
+    def forward(self, x: Tensor) -> Output:
+        f = torch.tanh(self.features(x)).view(-1, K, C)  # (B, K, C)
+        return Output((f * self.w).sum(-1) + self.b, f)
+
+
+def batch(seed: int, b: int = B) -> tuple[Tensor, Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    y = (torch.rand(b, K, generator=g) < 0.5).float()
+    y[0, 0] = -1
+    return torch.randn(b, IN, generator=g), y
+
+
+def confident_output(seed: int, y: Tensor, requires_grad: bool = True) -> Output:
+    """Logits of +-6 that agree with y, so every positive passes the bank threshold."""
+    g = torch.Generator().manual_seed(seed)
+    f = torch.randn(y.shape[0], K, C, generator=g).requires_grad_(requires_grad)
+    return Output(6.0 * (2 * (y == 1).float() - 1), f)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "names"),
+    [
+        ({}, {"cls"}),
+        ({"classification": "bce", "discriminative": "contrastive"}, {"cls", "disc"}),
+        ({"classification": "focal", "discriminative": "center"}, {"cls", "disc"}),
+        ({"sadcl": True}, {"cls", "sscl", "pscl"}),
+        ({"discriminative": "contrastive", "sadcl": True}, {"cls", "disc", "sscl", "pscl"}),
+    ],
+)
+def test_objective_returns_named_terms_and_every_parameter_gets_a_gradient(kwargs, names):
+    torch.manual_seed(0)
+    model = TinyModel()
+    objective = MultiLabelObjective(K, C, **kwargs).train()
+    x, y = batch(1)
+    objective(model(x), y)  # first step fills the memory bank / centres
+    terms = objective(model(x), y)
+    assert set(terms) == names | {"loss"}
+    expected = sum(objective.weights[n] * terms[n] for n in names)
+    torch.testing.assert_close(terms["loss"], expected)
+    terms["loss"].backward()
+    for name, p in [*model.named_parameters(), *objective.named_parameters()]:
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+
+
+def test_objective_defaults():
+    objective = MultiLabelObjective(K, C, discriminative="contrastive", sadcl=True)
+    assert objective.weights == {"cls": 1.0, "disc": 1.0, "sscl": 100.0, "pscl": 50.0}
+    assert (objective.gamma_neg, objective.gamma_pos, objective.clip) == (4.0, 0.0, 0.05)
+    assert objective.pscl.temperature == 0.07 and objective.sscl_temperature == 0.2
+    y = batch(2)[1]
+    out = confident_output(2, y)
+    torch.testing.assert_close(objective(out, y)["cls"], asymmetric_loss(out.logits, y))
+
+
+def test_sscl_term_uses_the_bank_as_second_view_and_updates_after_the_loss():
+    torch.manual_seed(0)
+    objective = MultiLabelObjective(K, C, sadcl=True, bank_size=B).train()
+    y1, y2 = batch(3)[1], batch(4)[1]
+    out1, out2 = confident_output(3, y1), confident_output(4, y2)
+    first = objective(out1, y1)
+    proj = objective.projection
+    torch.testing.assert_close(first["sscl"], sscl_loss(proj(out1.class_features), y1))
+    stored = (y1 == 1) & (torch.sigmoid(out1.logits) > 0.8)
+    assert torch.equal(objective.bank.valid, stored)
+    state = {k: v.clone() for k, v in objective.state_dict().items()}
+    bank_view = proj(objective.bank.features.clone()) * stored[..., None]  # valid rows only
+    second = objective(out2, y2)
+    oracle = sscl_loss(proj(out2.class_features), y2, bank_view, stored.float())
+    torch.testing.assert_close(second["sscl"], oracle)
+    current = MultiLabelObjective(K, C, sadcl=True, bank_size=B, bank_labels="current")
+    current.load_state_dict(state)
+    oracle_current = sscl_loss(
+        proj(out2.class_features), y2, bank_view, (stored & (y2 == 1)).float()
+    )
+    torch.testing.assert_close(current(out2, y2)["sscl"], oracle_current)
+
+
+def test_eval_mode_changes_no_state():
+    objective = MultiLabelObjective(K, C, discriminative="center", sadcl=True).eval()
+    before = {k: v.clone() for k, v in objective.state_dict().items()}
+    y = batch(5)[1]
+    objective(confident_output(5, y), y)
+    for key, value in objective.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_objective_state_dict_round_trip_restores_bank_centres_prototypes():
+    torch.manual_seed(0)
+    objective = MultiLabelObjective(K, C, discriminative="center", sadcl=True, bank_size=B)
+    y = batch(6)[1]
+    out = confident_output(6, y, requires_grad=False)
+    objective.train()(out, y)
+    state = objective.state_dict()
+    for key in ("bank.features", "bank.valid", "center.centers", "pscl.prototypes"):
+        assert key in state
+    restored = MultiLabelObjective(K, C, discriminative="center", sadcl=True, bank_size=2 * B)
+    restored.load_state_dict(state)
+    assert restored.bank.num_slots == B
+    a, b = objective.eval()(out, y), restored.eval()(out, y)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], msg=name)
+
+
+def test_objective_errors_name_the_fix():
+    with pytest.raises(ValueError, match="feature_dim"):
+        MultiLabelObjective(K, None, discriminative="contrastive")
+    objective = MultiLabelObjective(K, C, discriminative="contrastive")
+    y = batch(7)[1]
+    with pytest.raises(ValueError, match="class_features is None"):
+        objective(Output(torch.zeros(B, K)), y)
+    assert set(MultiLabelObjective(K)(Output(torch.zeros(B, K)), y)) == {"loss", "cls"}
+
+
+def test_objective_is_finite_under_bf16_autocast():
+    torch.manual_seed(0)
+    model = TinyModel()
+    objective = MultiLabelObjective(K, C, discriminative="contrastive", sadcl=True).train()
+    x, y = batch(8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        objective(model(x), y)
+        terms = objective(model(x), y)
+    assert all(torch.isfinite(v) for v in terms.values())
+    terms["loss"].backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+# ------------------------------------------------------------------ memory bank
+def test_memory_bank_update_rule_against_a_loop():
+    bank = MemoryBank(4, K, C, threshold=0.8)
+    g = torch.Generator().manual_seed(0)
+    for step, b in enumerate((4, 3, 6)):  # full batch, smaller last batch, larger batch
+        feats = torch.randn(b, K, C, generator=g)
+        logits = 3 * torch.randn(b, K, generator=g)
+        y = (torch.rand(b, K, generator=g) < 0.5).float()
+        y[0, 1] = -1
+        expected_f, expected_v = bank.features.clone(), bank.valid.clone()
+        if b > expected_f.shape[0]:
+            extra = b - expected_f.shape[0]
+            expected_f = torch.cat([expected_f, torch.zeros(extra, K, C)])
+            expected_v = torch.cat([expected_v, torch.zeros(extra, K, dtype=torch.bool)])
+        written = 0
+        for i in range(b):
+            for k in range(K):
+                if y[i, k] == 1 and torch.sigmoid(logits[i, k]) > 0.8:
+                    expected_f[i, k] = feats[i, k]
+                    expected_v[i, k] = True
+                    written += 1
+        assert bank.update(feats, logits, y) == written, step
+        assert torch.equal(bank.features, expected_f) and torch.equal(bank.valid, expected_v)
+    assert bank.num_slots == 6
+
+
+def test_memory_bank_checkpoint_with_other_slot_count_loads():
+    bank = MemoryBank(3, K, C)
+    bank.update(torch.randn(3, K, C), torch.full((3, K), 5.0), torch.ones(3, K))
+    other = MemoryBank(8, K, C)
+    other.load_state_dict(bank.state_dict())
+    assert torch.equal(other.features, bank.features) and torch.equal(other.valid, bank.valid)
+
+
+# ------------------------------------------------------------------ centres
+def test_center_ema_update_and_state_dict_round_trip():
+    loss_fn = CenterMarginLoss(K, C, momentum=0.75).train()
+    g = torch.Generator().manual_seed(0)
+    e1, e2 = torch.randn(B, K, C, generator=g), torch.randn(B, K, C, generator=g)
+    y1, y2 = batch(9)[1], batch(10)[1]
+    y1[:, 4] = 0  # class 4 absent at first
+
+    def means(e, y):
+        z = F.normalize(e, dim=-1)
+        return torch.stack(
+            [
+                z[y[:, k] == 1, k].mean(0) if (y[:, k] == 1).any() else torch.zeros(C)
+                for k in range(K)
+            ]
+        )
+
+    loss_fn(e1, y1)
+    seen1 = (y1 == 1).any(0)
+    torch.testing.assert_close(loss_fn.centers[seen1], means(e1, y1)[seen1])
+    assert torch.equal(loss_fn.initialized, seen1)
+    c1 = loss_fn.centers.clone()
+    loss_fn(e2, y2)
+    seen2 = (y2 == 1).any(0)
+    expected = c1.clone()
+    both = seen1 & seen2
+    expected[both] = 0.75 * c1[both] + 0.25 * means(e2, y2)[both]
+    expected[seen2 & ~seen1] = means(e2, y2)[seen2 & ~seen1]
+    torch.testing.assert_close(loss_fn.centers, expected)
+    restored = CenterMarginLoss(K, C, momentum=0.75)
+    restored.load_state_dict(loss_fn.state_dict())
+    torch.testing.assert_close(restored.eval()(e1, y1), loss_fn.eval()(e1, y1))
+
+
+# ------------------------------------------------------------------ prototypes
+class TensorSet(Dataset):
+    classes = tuple(f"digit{k}" for k in range(K))
+
+    def __init__(self, x: Tensor, y: Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        return self.x[i], self.y[i]
+
+
+def test_init_prototypes_are_class_means_of_confident_positives_with_named_fallbacks():
+    torch.manual_seed(0)
+    model, projection = TinyModel(), ProjectionMLP(C, 6)
+    x = torch.randn(23, IN)
+    with torch.no_grad():
+        out = model(x)
+    y = (torch.rand(23, K) < 0.5).float()
+    y[:, 3] = 0  # class 3: no positive at all
+    y[:, 2] = (torch.sigmoid(out.logits[:, 2]) <= 0.85).float()  # class 2: none confident
+    assert y[:, 2].sum() > 0
+    loader = DataLoader(TensorSet(x, y), batch_size=5)
+    model.train()
+    with pytest.warns(UserWarning) as record:
+        protos = init_prototypes(model, loader, projection, threshold=0.85)
+    messages = [str(w.message) for w in record]
+    assert any("digit2" in m and "positive samples" in m for m in messages), messages
+    assert any("digit3" in m and "every image" in m for m in messages), messages
+    assert model.training and projection.training  # modes restored
+    with torch.no_grad():
+        z = F.normalize(projection(out.class_features).double(), dim=-1)
+    p = torch.sigmoid(out.logits.double())
+    for k in range(K):
+        rows = [i for i in range(23) if y[i, k] == 1 and p[i, k] > 0.85]
+        if not rows:  # fallbacks: positives whatever their score, then every image
+            rows = [i for i in range(23) if y[i, k] == 1] or list(range(23))
+        mean = sum(z[i, k] for i in rows) / len(rows)
+        torch.testing.assert_close(protos[k], F.normalize(mean, dim=0).float())
+
+    objective = MultiLabelObjective(K, C, sadcl=True, embed_dim=6)
+    objective.projection.load_state_dict(projection.state_dict())
+    with pytest.warns(UserWarning):
+        objective.initialise_prototypes(model, loader)
+    torch.testing.assert_close(objective.pscl.prototypes.detach(), protos)
