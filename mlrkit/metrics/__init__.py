@@ -1,0 +1,40 @@
+"""Multi-label evaluation: exact tie-aware AP/mAP, VOC variants, threshold metrics, tables.
+
+Every choice that moves a published number is explicit (METHOD.md section 4):
+
+- :func:`average_precision` / :func:`mean_average_precision`: non-interpolated, tie-aware AP,
+  equal to ``sklearn.metrics.average_precision_score`` per class; targets of -1 are ignored; a
+  class without a positive gets NaN and is left out of mAP with a warning naming it.
+- :func:`voc_interpolated_ap` (SSGRL / Query2Label / SADCL convention) and
+  :func:`voc07_11point_ap` are separate, named functions, never flags on "mAP".
+- :func:`threshold_metrics`: CP, CR, CF1 (harmonic mean of CP and CR), OP, OR, OF1 at a fixed
+  threshold; ``top_k=3`` gives the top-3 variants; the caller states ``scores_are``.
+- :func:`per_class_table` / :func:`summary_table`: pandas tables, rates x100.
+- :class:`MetricAccumulator`: streaming ``update`` / ``compute`` that gathers across ranks.
+
+Inputs are torch tensors (CPU or CUDA) or numpy arrays of shape ``(N, K)``; all classes are
+computed at once (one sort per column, no Python loop over classes).
+"""
+
+from ._inputs import MetricsWarning
+from .accumulator import MetricAccumulator
+from .ranking import (
+    average_precision,
+    mean_average_precision,
+    voc07_11point_ap,
+    voc_interpolated_ap,
+)
+from .tables import per_class_table, summary_table
+from .threshold import threshold_metrics
+
+__all__ = [
+    "MetricAccumulator",
+    "MetricsWarning",
+    "average_precision",
+    "mean_average_precision",
+    "per_class_table",
+    "summary_table",
+    "threshold_metrics",
+    "voc07_11point_ap",
+    "voc_interpolated_ap",
+]
