@@ -1,0 +1,164 @@
+"""COCO loader: category-id order with gaps, crowd presence, unannotated policy, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mlrkit.data import (
+    AnnotationError,
+    CocoMultiLabel,
+    DatasetError,
+    EmptyDatasetError,
+    ImageFileError,
+    MissingFileError,
+)
+
+# Real-style ids with gaps, listed out of order: ascending id order is person, car, toothbrush.
+CATEGORIES = [
+    {"id": 90, "name": "toothbrush"},
+    {"id": 1, "name": "person"},
+    {"id": 3, "name": "car"},
+]
+IMAGES = [10, 20, 30, 40, 50]  # 40 and 50 have no annotation
+ANNOTATIONS = [
+    (10, 1, 0), (10, 1, 0), (10, 90, 0),  # person twice + toothbrush
+    (20, 3, 1),                           # car, only as a crowd annotation
+    (30, 1, 0), (30, 3, 0),
+]  # fmt: skip
+
+
+def _write_jpeg(path: Path, seed: int) -> None:
+    pixels = np.random.default_rng(seed).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, quality=95)
+
+
+def _write_coco(root: Path, images: list[int] = IMAGES, annotations: list = ANNOTATIONS) -> Path:
+    for image_id in images:
+        _write_jpeg(root / "images" / f"{image_id:012d}.jpg", image_id)
+    coco = {
+        "images": [
+            {"id": i, "file_name": f"{i:012d}.jpg", "width": 16, "height": 12} for i in images
+        ],
+        "annotations": [
+            {"id": k + 1, "image_id": i, "category_id": c, "iscrowd": crowd, "bbox": [0, 0, 4, 4]}
+            for k, (i, c, crowd) in enumerate(annotations)
+        ],
+        "categories": CATEGORIES,
+    }
+    path = root / "annotations" / "instances.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(coco))
+    return path
+
+
+def _reference_targets(image_ids: list[int]) -> np.ndarray:
+    """Slow oracle: loop over the raw annotation tuples."""
+    order = sorted(c["id"] for c in CATEGORIES)
+    expected = np.zeros((len(image_ids), len(order)))
+    for row, image_id in enumerate(image_ids):
+        for i, c, _ in ANNOTATIONS:
+            if i == image_id:
+                expected[row, order.index(c)] = 1
+    return expected
+
+
+def test_classes_follow_ascending_category_id(tmp_path: Path) -> None:
+    with pytest.warns(UserWarning):
+        dataset = CocoMultiLabel(tmp_path / "images", _write_coco(tmp_path))
+    assert dataset.classes == ("person", "car", "toothbrush")
+    assert dataset.category_ids == (1, 3, 90)
+
+
+def test_targets_count_crowd_and_drop_unannotated_with_warning(tmp_path: Path) -> None:
+    with pytest.warns(UserWarning, match="dropped 2 of 5 images"):
+        dataset = CocoMultiLabel(tmp_path / "images", _write_coco(tmp_path))
+    assert dataset.image_ids == (10, 20, 30)
+    assert dataset.num_unannotated == 2
+    np.testing.assert_array_equal(dataset.targets.numpy(), _reference_targets([10, 20, 30]))
+    assert dataset.targets[1].tolist() == [0.0, 1.0, 0.0]  # the crowd-only car counts
+
+
+def test_keep_unannotated_gives_all_negative_rows(tmp_path: Path) -> None:
+    dataset = CocoMultiLabel(tmp_path / "images", _write_coco(tmp_path), keep_unannotated=True)
+    assert dataset.image_ids == tuple(IMAGES) and dataset.num_unannotated == 2
+    np.testing.assert_array_equal(dataset.targets.numpy(), _reference_targets(IMAGES))
+    assert dataset.targets[3:].abs().sum() == 0
+
+
+def test_item_is_float_image_and_target(tmp_path: Path) -> None:
+    dataset = CocoMultiLabel(tmp_path / "images", _write_coco(tmp_path), keep_unannotated=True)
+    image, target = dataset[2]
+    assert image.dtype == torch.float32 and image.shape == (3, 12, 16)
+    assert 0.0 <= image.min() and image.max() <= 1.0
+    assert target.dtype == torch.float32 and target.tolist() == [1.0, 1.0, 0.0]
+    dataset.transform = lambda im: torch.full((1,), float(im.size[0]))
+    assert dataset[0][0].item() == 16.0
+
+
+def test_errors_derive_from_value_error() -> None:
+    assert issubclass(DatasetError, ValueError)
+
+
+def test_missing_annotation_file(tmp_path: Path) -> None:
+    with pytest.raises(MissingFileError, match="instances_train2014.json"):
+        CocoMultiLabel(tmp_path, tmp_path / "annotations" / "instances_train2014.json")
+
+
+def test_malformed_json_names_the_file(tmp_path: Path) -> None:
+    path = _write_coco(tmp_path)
+    path.write_text(path.read_text()[:-20])  # truncated download
+    with pytest.raises(AnnotationError, match=r"Malformed JSON in .*instances\.json.*re-download"):
+        CocoMultiLabel(tmp_path / "images", path)
+
+
+def test_not_an_instances_file(tmp_path: Path) -> None:
+    path = tmp_path / "captions.json"
+    path.write_text(json.dumps({"images": [], "annotations": []}))
+    with pytest.raises(AnnotationError, match="categories"):
+        CocoMultiLabel(tmp_path, path)
+
+
+def test_unknown_category_id(tmp_path: Path) -> None:
+    path = _write_coco(tmp_path, annotations=[*ANNOTATIONS, (10, 77, 0)])
+    with pytest.raises(AnnotationError, match="category_id 77"):
+        CocoMultiLabel(tmp_path / "images", path)
+
+
+def test_empty_after_dropping_unannotated(tmp_path: Path) -> None:
+    path = _write_coco(tmp_path, images=[40, 50], annotations=[])
+    with pytest.raises(EmptyDatasetError, match="keep_unannotated=True"):
+        CocoMultiLabel(tmp_path / "images", path)
+
+
+def test_missing_image_folder(tmp_path: Path) -> None:
+    with pytest.raises(MissingFileError, match="image_dir"):
+        CocoMultiLabel(tmp_path / "nowhere", _write_coco(tmp_path), keep_unannotated=True)
+
+
+def test_missing_image_file_names_it_and_the_fix(tmp_path: Path) -> None:
+    dataset = CocoMultiLabel(tmp_path / "images", _write_coco(tmp_path), keep_unannotated=True)
+    (tmp_path / "images" / "000000000020.jpg").unlink()
+    with pytest.raises(MissingFileError, match=r"000000000020\.jpg.*image_dir"):
+        dataset[1]
+
+
+def test_truncated_jpeg_names_it_and_the_fix(tmp_path: Path) -> None:
+    dataset = CocoMultiLabel(tmp_path / "images", _write_coco(tmp_path), keep_unannotated=True)
+    path = tmp_path / "images" / "000000000010.jpg"
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with pytest.raises(ImageFileError, match=r"000000000010\.jpg.*truncated.*re-download"):
+        dataset[0]
+
+
+def test_corrupt_jpeg_names_it(tmp_path: Path) -> None:
+    dataset = CocoMultiLabel(tmp_path / "images", _write_coco(tmp_path), keep_unannotated=True)
+    (tmp_path / "images" / "000000000030.jpg").write_bytes(b"\xff\xd8 not really a jpeg" * 4)
+    with pytest.raises(ImageFileError, match=r"000000000030\.jpg.*remove it"):
+        dataset[2]
