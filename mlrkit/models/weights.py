@@ -7,6 +7,9 @@ is a download attempted, with a socket timeout, and a failure raises a
 :class:`PretrainedWeightsError` that names the exact path to put the file at and the alternative
 argument to pass. ``pretrained="path.pth"`` loads a local state dict strictly.
 
+The timeout bounds each socket operation (connect, every read); name resolution is left to the
+system resolver, which fails at once on a machine without network.
+
 torchvision's own ``load_state_dict_from_url`` is not used because it writes to stdout and its
 download has no timeout; the cache layout is the same, so files are shared with torchvision.
 """
