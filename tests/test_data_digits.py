@@ -42,6 +42,13 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
     assert a.keys() == c.keys() and a != c
 
 
+def test_regenerating_smaller_removes_stale_scenes(tmp_path: Path) -> None:
+    make_digit_scenes(tmp_path / "a", seed=7, n_train=30, n_val=10)
+    make_digit_scenes(tmp_path / "b", seed=7, n_train=40, n_val=12)
+    make_digit_scenes(tmp_path / "b", seed=7, n_train=30, n_val=10)
+    assert _tree_hashes(tmp_path / "a") == _tree_hashes(tmp_path / "b")
+
+
 def test_layout_and_coco_structure(scenes: tuple[Path, object]) -> None:
     root, _ = scenes
     for split, count in (("train", 400), ("val", 120)):

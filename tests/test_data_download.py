@@ -64,7 +64,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def server() -> Iterator[type[_Handler]]:
     handler = type("Handler", (_Handler,), {"files": {}, "log": [], "honour_range": True})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     handler.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/mirror"
     yield handler
@@ -176,6 +178,20 @@ def test_complete_partial_file_is_accepted(server: type[_Handler], tmp_path: Pat
     (tmp_path / "blob.tar.part").write_bytes(data)  # interrupted just before the rename
     download_file(f"{server.base_url}/blob.tar", tmp_path / "blob.tar", md5=_md5(data))
     assert (tmp_path / "blob.tar").read_bytes() == data
+
+
+def test_existing_file_is_kept_or_replaced_by_checksum(
+    server: type[_Handler], tmp_path: Path
+) -> None:
+    data = b"the real archive"
+    server.files = {"blob.tar": data}
+    dest = tmp_path / "blob.tar"
+    dest.write_bytes(data)
+    download_file(f"{server.base_url}/blob.tar", dest, md5=_md5(data))
+    assert server.log == []  # right checksum: no request at all
+    dest.write_bytes(b"a corrupt copy")
+    download_file(f"{server.base_url}/blob.tar", dest, md5=_md5(data))
+    assert dest.read_bytes() == data and len(server.log) == 1
 
 
 def test_checksum_mismatch_is_an_error(server: type[_Handler], tmp_path: Path) -> None:

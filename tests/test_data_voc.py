@@ -14,6 +14,7 @@ from mlrkit.data import (
     VOC_CLASSES,
     AnnotationError,
     DatasetError,
+    EmptyDatasetError,
     MissingFileError,
     UnknownClassError,
     VOCMultiLabel,
@@ -126,6 +127,13 @@ def test_missing_tree_suggests_download(tmp_path: Path) -> None:
 def test_missing_split_list(tmp_path: Path) -> None:
     _write_voc(tmp_path)
     with pytest.raises(MissingFileError, match=r"ImageSets.Main.val\.txt"):
+        VOCMultiLabel(tmp_path, split="val")
+
+
+def test_empty_split_list(tmp_path: Path) -> None:
+    base = _write_voc(tmp_path)
+    (base / "ImageSets" / "Main" / "val.txt").write_text("\n")
+    with pytest.raises(EmptyDatasetError, match=r"val\.txt is empty"):
         VOCMultiLabel(tmp_path, split="val")
 
 

@@ -148,15 +148,14 @@ def _compose(
         mask = _ink_mask(images[source], width, side)
         rows, cols = np.flatnonzero(mask.max(axis=1) > 0.2), np.flatnonzero(mask.max(axis=0) > 0.2)
         ink = (int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1))
-        best: tuple[float, int, int] | None = None
+        best = (float("inf"), 0, 0)
         for _ in range(30):  # first placement within max_overlap, else the least overlapping one
             x, y = int(rng.integers(0, size - width + 1)), int(rng.integers(0, size - side + 1))
             score = _overlap((x + ink[0], y + ink[1], ink[2], ink[3]), boxes)
-            if best is None or score < best[0]:
+            if score < best[0]:
                 best = (score, x, y)
             if score <= max_overlap:
                 break
-        assert best is not None
         _, x, y = best
         region = canvas[y : y + side, x : x + width]  # (h, w, 3)
         colour = _contrasting_colour(rng, region)
@@ -189,8 +188,9 @@ def make_digit_scenes(
     """Write the embedded multi-label digit-scene dataset (see the module docstring).
 
     Args:
-        root: output folder; ``train/``, ``val/`` and ``annotations/`` are created inside it and
-            existing files of the same name are overwritten.
+        root: output folder; ``train/``, ``val/`` and ``annotations/`` are created inside it,
+            existing files of the same name are overwritten and numbered scenes beyond the new
+            counts (left by an earlier, larger run) are removed.
         seed: the only source of randomness; the same seed gives byte-identical files.
         n_train: number of training scenes.
         n_val: number of validation scenes.
@@ -243,4 +243,8 @@ def make_digit_scenes(
         }
         with open(root / "annotations" / f"instances_{split}.json", "w", encoding="utf-8") as f:
             json.dump(coco, f, separators=(",", ":"))
+        # Scenes left over from an earlier, larger run would sit beside the new ones unlisted.
+        for stale in (root / split).glob("[0-9]" * 6 + ".jpg"):
+            if int(stale.stem) > count:
+                stale.unlink()
     return summarize_digit_scenes(root, pairs=pairs)
