@@ -75,7 +75,7 @@ def gather_rows(scores: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tens
 
 
 class MetricAccumulator:
-    """Collects ``(scores, targets)`` batches; :meth:`compute` returns mAP, AP and threshold metrics.
+    """Collects ``(scores, targets)`` batches; :meth:`compute` gives mAP, AP, threshold metrics.
 
     Args:
         scores_are: ``"logits"`` (default) or ``"probabilities"``.
@@ -131,7 +131,7 @@ class MetricAccumulator:
         self._targets.append(t)
 
     def gather(self) -> tuple[np.ndarray, np.ndarray]:
-        """All samples as numpy ``(N, K)`` scores and int8 targets, from every rank if distributed."""
+        """All samples as numpy ``(N, K)`` scores and int8 targets (every rank's if distributed)."""
         if self._scores:
             scores, targets = torch.cat(self._scores), torch.cat(self._targets)
         else:
