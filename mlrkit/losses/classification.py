@@ -7,14 +7,16 @@ in their arguments:
 * focal, alpha = -1    = ``asymmetric_loss(gamma_neg=g, gamma_pos=g, clip=0)``
   (torchvision.ops.sigmoid_focal_loss with ``alpha=-1``)
 
-**Detaching the focusing weight.** The public copies disagree: Alibaba-MIIL/ASL's training
-scripts construct ``AsymmetricLoss(..., disable_torch_grad_focal_loss=True)``, but in that
-repository's ``AsymmetricLoss`` the grad-mode toggle is commented out (so the weight is *not*
-detached), while its ``AsymmetricLossOptimized`` does detach it (default ``False`` there); the
-SADCL and Query2Label copies default to ``False`` and, when enabled, switch grad mode off
-globally. mlrkit exposes one flag, ``detach_focal_weight``, default ``False``: the gradient is
-that of the formula as written. ``True`` treats ``(1 - p_t)^gamma`` as a constant (via
-``.detach()``, never by toggling grad mode). The flag changes gradients, never values.
+**Detaching the focusing weight.** The public copies disagree. Alibaba-MIIL/ASL
+(``src/loss_functions/losses.py``, commit 05b193d): ``AsymmetricLoss`` takes
+``disable_torch_grad_focal_loss=True`` by default and its training scripts pass ``True``, but
+the grad-mode toggle is commented out there, so the weight is *not* detached;
+``AsymmetricLossOptimized`` defaults to ``False`` and, when ``True``, switches grad mode off
+globally around the weight. SADCL's copy (``code/lib_sadcl/models/loss/aslloss.py``) defaults
+to ``False`` in both classes and toggles grad mode globally when enabled. mlrkit exposes one
+flag, ``detach_focal_weight``, default ``False``: the gradient is that of the formula as
+written. ``True`` treats ``(1 - p_t)^gamma`` as a constant through ``.detach()``, never by
+toggling grad mode. The flag changes gradients, never values.
 """
 
 from __future__ import annotations
