@@ -139,3 +139,11 @@ def test_scores_are_is_required_and_checked():
         threshold_metrics(logits, targets, scores_are="sigmoid")
     with pytest.raises(ValueError, match="strictly between"):
         threshold_metrics(logits, targets, scores_are="logits", threshold=1.0)
+
+
+def test_threshold_is_not_rounded_to_the_score_dtype():
+    # float32(0.7) is 0.69999998...: below a 0.7 threshold, although float32(0.7) == 0.7f
+    probs = np.array([[np.float32(0.7)], [np.float32(0.9)]], dtype=np.float32)
+    targets = np.array([[1], [1]])
+    got = threshold_metrics(probs, targets, scores_are="probabilities", threshold=0.7)
+    assert got["OR"] == pytest.approx(0.5)

@@ -54,10 +54,10 @@ def predict(
                 f"scores_are='probabilities' but scores span [{scores.min():.4g}, "
                 f"{scores.max():.4g}]; pass scores_are='logits' for raw model outputs."
             )
-        cut = threshold
+        cut = np.float64(threshold)
     else:
-        cut = math.log(threshold) - math.log1p(-threshold)
-    pred = scores >= cut
+        cut = np.float64(math.log(threshold) - math.log1p(-threshold))
+    pred = scores >= cut  # a float64 scalar: the comparison runs in float64, even for float32
     if top_k is None or top_k >= scores.shape[1]:
         return pred
     if top_k < 1:
