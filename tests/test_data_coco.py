@@ -125,6 +125,14 @@ def test_not_an_instances_file(tmp_path: Path) -> None:
         CocoMultiLabel(tmp_path, path)
 
 
+def test_entry_without_required_key(tmp_path: Path) -> None:
+    path = tmp_path / "instances.json"
+    images = [{"id": 1}]  # no file_name
+    path.write_text(json.dumps({"images": images, "annotations": [], "categories": CATEGORIES}))
+    with pytest.raises(AnnotationError, match=r"instances\.json.*'file_name'"):
+        CocoMultiLabel(tmp_path, path)
+
+
 def test_unknown_category_id(tmp_path: Path) -> None:
     path = _write_coco(tmp_path, annotations=[*ANNOTATIONS, (10, 77, 0)])
     with pytest.raises(AnnotationError, match="category_id 77"):

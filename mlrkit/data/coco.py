@@ -58,8 +58,20 @@ def load_coco(annotation_file: str | Path) -> COCO:
         )
     coco = COCO()
     coco.dataset = dataset
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco.createIndex()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            coco.createIndex()
+        unnamed = [image["id"] for image in dataset["images"] if "file_name" not in image]
+    except (KeyError, TypeError) as error:
+        raise AnnotationError(
+            f"{path} is not a valid COCO instances file (an entry lacks the key {error}); "
+            "re-download or regenerate it."
+        ) from error
+    if unnamed:
+        raise AnnotationError(
+            f"{path}: image {unnamed[0]} has no 'file_name' ({len(unnamed)} such images); "
+            "re-download or regenerate the file."
+        )
     return coco
 
 

@@ -7,7 +7,8 @@ Two layouts are accepted (``image`` may also be called ``path``, ``file``, ``fil
     photos/a.jpg,cat|dog              photos/a.jpg,1,1,0
     photos/b.jpg,                     photos/b.jpg,0,0,0
 
-With a ``labels`` column, class names are separated by ``|`` and an empty cell means no class.
+With a ``labels`` column, class names are separated by ``|`` and an empty cell means no class;
+any other column is metadata and is not read.
 Otherwise every other column is a class holding 0 or 1 (-1 = ignore is accepted too). The class
 list is ``classes`` when given (its order fixes the target columns; an unknown name is an error
 naming the row), else the sorted set of names found (labels layout) or the column order.
