@@ -115,11 +115,17 @@ def _gather_worker(rank: int, world: int, port: int, out_dir: str) -> None:
         if rank == 1:
             empty.update(logits, targets)
         result_empty = empty.compute()
+        # float64 on one rank, float32 on the other: gathered as float64, nothing narrowed
+        mixed = MetricAccumulator(scores_are="logits")
+        dtype = torch.float64 if rank == 0 else torch.float32
+        mixed.update(torch.from_numpy(logits[shard]).to(dtype), targets[shard])
+        gathered_dtype = str(mixed.gather()[0].dtype)
         np.savez(
             f"{out_dir}/rank{rank}.npz",
             AP=result["AP"],
             values=[result[k] for k in ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1")],
             AP_empty=result_empty["AP"],
+            gathered_dtype=gathered_dtype,
             n=len(acc),
         )
     finally:
@@ -137,6 +143,7 @@ def test_accumulator_gathers_across_two_gloo_processes(tmp_path):
         np.testing.assert_array_equal(got["AP"], expected["AP"])
         np.testing.assert_allclose(got["values"], values, rtol=0, atol=1e-15)
         np.testing.assert_array_equal(got["AP_empty"], expected["AP"])
+        assert str(got["gathered_dtype"]) == "float64"
         sizes.append(int(got["n"]))
     assert sizes == [50, 70]  # each process kept only its own shard
 
