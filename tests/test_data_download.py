@@ -6,6 +6,7 @@ The server serves small tarball / zip fixtures built in ``tmp_path``, honours ``
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import io
 import json
@@ -109,8 +110,6 @@ def _voc_tar(split: str, ids: list[str]) -> bytes:
 
 
 def _md5(data: bytes) -> str:
-    import hashlib
-
     return hashlib.md5(data).hexdigest()
 
 
