@@ -145,15 +145,17 @@ class DigitNet(nn.Module):
         return self.features(x)
 
 
-def build_backbone(name: str, pretrained: bool | str | os.PathLike[str] = False) -> nn.Module:
+def build_backbone(
+    name: str, pretrained: bool | str | os.PathLike[str] | None = False
+) -> nn.Module:
     """Build backbone ``name`` with an ``out_channels`` attribute.
 
     Args:
         name: one of ``BACKBONES``.
-        pretrained: ``False`` for random init; ``True`` for torchvision's ``DEFAULT`` weights
-            (from torch hub's cache, else downloaded with a timeout); a path to load a local
-            state dict strictly (torchvision layout with or without ``fc.*``, or an mlrkit
-            ``MLRModel`` state dict, whose ``backbone.*`` part is used).
+        pretrained: ``False`` (or ``None``) for random init; ``True`` for torchvision's
+            ``DEFAULT`` weights (from torch hub's cache, else downloaded with a timeout); a path
+            to load a local state dict strictly (torchvision layout with or without ``fc.*``,
+            or an mlrkit ``MLRModel`` state dict, whose ``backbone.*`` part is used).
 
     Raises:
         ValueError: unknown name.
@@ -164,7 +166,7 @@ def build_backbone(name: str, pretrained: bool | str | os.PathLike[str] = False)
         backbone: nn.Module = DigitNet()
     else:
         backbone = ResNetFeatures(_RESNETS[name][0](weights=None))
-    if pretrained is False:
+    if pretrained is None or pretrained is False:
         return backbone
     if pretrained is True:
         if name == "digitnet":
