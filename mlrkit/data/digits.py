@@ -101,7 +101,7 @@ def _background(rng: np.random.Generator, size: int, clutter: int) -> np.ndarray
 
 def _ink_mask(digit: np.ndarray, width: int, height: int) -> np.ndarray:
     """Upscale an 8x8 digit (values 0..16) to a ``(height, width)`` ink mask in [0, 1]."""
-    image = Image.fromarray((digit / 16.0).astype(np.float32), mode="F")
+    image = Image.fromarray((digit / 16.0).astype(np.float32))  # mode "F"
     mask = np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float64)
     # Sharpen the bilinear ramp so strokes read as strokes, not blur.
     return np.clip((mask - 0.15) / 0.55, 0.0, 1.0)
