@@ -264,6 +264,8 @@ def fit(
         history = _read_history(metrics_path, run.epoch)
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
+        for stale in out_dir.glob(".*.pt.tmp-*"):
+            stale.unlink()  # a partial write of a killed run; the real files were never replaced
         save_config(cfg, out_dir / "config.json")
         _write_history(metrics_path, history)
 
@@ -299,7 +301,9 @@ def fit(
         run.epoch = epoch + 1
         row: dict[str, Any] = {"epoch": run.epoch, "stage": run.stage, **train_stats}
         if run.epoch % cfg.train.eval_every == 0 or run.epoch == cfg.train.epochs:
-            kwargs = dict(device=device, amp_dtype=amp_dtype, channels_last=channels_last)
+            kwargs = dict(
+                device=device, amp_dtype=amp_dtype, channels_last=channels_last, classes=classes
+            )
             val = evaluate(run.model, val_dl, **kwargs)
             row.update(_metrics_row("val", val), val_seconds=val["seconds"])
             if run.ema is not None:

@@ -111,7 +111,9 @@ def _loader(trained: TrainedModel, dataset: Dataset) -> Any:
 def evaluate_split(trained: TrainedModel, dataset: Dataset, threshold: float = 0.5) -> dict:
     """:func:`mlrkit.training.evaluate` of ``trained`` on ``dataset`` (see its return value)."""
     loader = _loader(trained, dataset)
-    return evaluate(trained.model, loader, device=trained.device, threshold=threshold)
+    return evaluate(
+        trained.model, loader, device=trained.device, threshold=threshold, classes=trained.classes
+    )
 
 
 def predict_frame(trained: TrainedModel, dataset: Dataset) -> pd.DataFrame:

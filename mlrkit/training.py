@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -185,13 +185,15 @@ def evaluate(
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
     threshold: float = 0.5,
+    classes: Sequence[str] | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Exact mAP and threshold metrics of ``model`` on ``loader`` (gathered over all ranks).
 
     Under torch.distributed each rank evaluates its shard (use
     :class:`mlrkit.distributed.ShardSampler`, which does not pad) and
-    ``mlrkit.metrics.MetricAccumulator`` gathers scores and targets from every rank.
+    ``mlrkit.metrics.MetricAccumulator`` gathers scores and targets from every rank. ``classes``
+    only names classes in warnings (e.g. a class without positives, left out of mAP).
 
     Returns:
         ``MetricAccumulator.compute()``: ``mAP`` (fraction), ``AP`` (np.ndarray[K]), ``CP``, ``CR``,
@@ -201,7 +203,7 @@ def evaluate(
     from mlrkit.metrics import MetricAccumulator
 
     model.eval()
-    accumulator = MetricAccumulator(scores_are="logits", threshold=threshold)
+    accumulator = MetricAccumulator(scores_are="logits", threshold=threshold, classes=classes)
     start = time.perf_counter()
     count = 0
     for images, targets in _bar(loader, "eval", progress):

@@ -1,0 +1,117 @@
+"""Config dataclasses, presets, JSON round trip, overrides and validation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlrkit.config import (
+    LOSS_SETUPS,
+    PRESETS,
+    Config,
+    ConfigError,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    preset,
+    save_config,
+)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("loss", sorted(LOSS_SETUPS))
+def test_every_preset_and_loss_round_trips_through_json(name: str, loss: str, tmp_path) -> None:
+    cfg = preset(name, loss=loss)
+    assert cfg.loss.setup == loss
+    path = save_config(cfg, tmp_path / "config.json")
+    assert load_config(path) == cfg
+    # The file is plain JSON (what a checkpoint stores as a dict).
+    assert json.loads(path.read_text())["loss"]["setup"] == loss
+
+
+def test_published_recipes_in_presets() -> None:
+    voc, coco = preset("voc07"), preset("coco14")
+    for cfg in (voc, coco):
+        assert (cfg.model.backbone, cfg.data.image_size) == ("resnet101", 448)
+        assert cfg.model.pretrained is True
+    # METHOD.md section 5: SGD lr 0.01, head x10, momentum 0.9, wd 1e-4 / AdamW 1e-4 + EMA 0.9997.
+    assert (voc.optim.name, voc.optim.lr, voc.optim.head_lr_mult) == ("sgd", 0.01, 10.0)
+    assert (voc.optim.momentum, voc.optim.weight_decay) == (0.9, 1e-4)
+    assert (coco.optim.name, coco.optim.lr, coco.optim.schedule) == ("adamw", 1e-4, "onecycle")
+    assert coco.train.ema_decay == 0.9997 and coco.data.randaugment
+    digits = preset("digits")
+    assert (digits.model.backbone, digits.data.image_size, digits.data.kind) == (
+        "digitnet",
+        64,
+        "digits",
+    )
+    assert digits.loss.setup == "disc-contrastive"
+
+
+def test_sadcl_preset_gets_two_stages() -> None:
+    cfg = preset("digits", loss="sadcl")
+    assert 0 < cfg.loss.sadcl_stage1_epochs < cfg.train.epochs
+
+
+def test_overrides_parse_json_and_keep_strings() -> None:
+    cfg = preset("digits")
+    new = apply_overrides(
+        cfg,
+        [
+            "optim.lr=3e-4",
+            "train.epochs=2",
+            "optim.step_milestones=[1, 2]",
+            "data.root=2007",
+            "model.embed_dim=null",
+            "model.pretrained=true",
+            'data.policy={"keep_unannotated": true}',
+            "train.ema_decay=0.99",
+        ],
+    )
+    assert new.optim.lr == 3e-4 and new.train.epochs == 2
+    assert new.optim.step_milestones == (1, 2)
+    assert new.data.root == "2007"  # a str field keeps the text, not the int 2007
+    assert new.model.embed_dim is None and new.model.pretrained is True
+    assert new.data.policy == {"keep_unannotated": True}
+    assert new.train.ema_decay == 0.99
+    assert cfg.optim.lr != 3e-4  # the input config is untouched
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.lrr=1", "unknown field 'lrr'"),
+        ("optimizer.lr=1", "unknown section 'optimizer'"),
+        ("lr=1", "section.field=value"),
+        ("train.epochs=abc", "train.epochs"),
+        ("train.epochs=0", "train.epochs must be >= 1"),
+        ("loss.setup=focal", "loss.setup 'focal'"),
+        ("data.hflip=true", "data.cache needs a deterministic"),
+    ],
+)
+def test_bad_overrides_say_what_is_wrong(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(preset("digits"), [override])
+
+
+def test_unknown_keys_and_bad_presets_are_errors() -> None:
+    data = config_to_dict(Config())
+    data["optim"]["learning_rate"] = 1.0
+    with pytest.raises(ConfigError, match="learning_rate"):
+        config_from_dict(data)
+    with pytest.raises(ConfigError, match="unknown preset"):
+        preset("imagenet")
+    with pytest.raises(ConfigError, match="unknown loss setup"):
+        preset("digits", loss="mse")
+
+
+def test_gap_head_rejects_discriminative_losses() -> None:
+    with pytest.raises(ConfigError, match="class features"):
+        apply_overrides(preset("digits"), ["model.head=gap"])
+    assert apply_overrides(preset("digits", loss="bce"), ["model.head=gap"]).model.head == "gap"
+
+
+def test_missing_keys_take_defaults() -> None:
+    assert config_from_dict({"name": "x", "train": {"epochs": 3}}).train.epochs == 3

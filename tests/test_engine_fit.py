@@ -1,0 +1,191 @@
+"""fit() on a tiny embedded dataset: run directory, exact resume, SADCL stages, EMA, NaN guard.
+
+Tiny config: 64 train / 32 val scenes of 32 px, digitnet, batch 16, 2-3 epochs (~1-3 s a fit).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mlrkit import builders
+from mlrkit.checkpoint import CheckpointMismatchError, load_checkpoint
+from mlrkit.config import Config, apply_overrides, preset
+from mlrkit.data import make_digit_scenes
+from mlrkit.engine import fit
+from mlrkit.training import NonFiniteLossError
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny models: one thread is faster, and immune to other processes competing for the cores.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("digits")
+    make_digit_scenes(root, seed=0, n_train=64, n_val=32, image_size=32, digit_size=(12, 18))
+    return root
+
+
+def tiny_config(root: Path, *overrides: str, loss: str = "disc-contrastive") -> Config:
+    cfg = preset("digits", loss=loss)
+    return apply_overrides(
+        cfg,
+        [
+            f"data.root={root}",
+            "data.image_size=32",
+            "data.generate_if_missing=false",
+            "optim.batch_size=16",
+            "optim.lr=0.003",
+            "train.epochs=3",
+            "train.device=cpu",
+            "train.progress=false",
+            *overrides,
+        ],
+    )
+
+
+class Interrupt(Exception):
+    pass
+
+
+def stop_after(epoch: int):
+    def callback(row: dict) -> None:
+        if row["epoch"] == epoch:
+            raise Interrupt
+
+    return callback
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    """Every tensor of two checkpoints' model/objective/optimiser/EMA state is identical."""
+    for key in ("model", "objective", "ema"):
+        if a[key] is None:
+            assert b[key] is None
+            continue
+        assert a[key].keys() == b[key].keys(), key
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), f"{key}.{name}"
+    for sa, sb in zip(
+        a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True
+    ):
+        for name in sa:
+            assert torch.equal(torch.as_tensor(sa[name]), torch.as_tensor(sb[name])), name
+    assert a["scheduler"] == b["scheduler"]
+
+
+def test_fit_writes_the_run_directory(digits_root: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(digits_root, "train.epochs=2")
+    result = fit(cfg, tmp_path / "run")
+    run = tmp_path / "run"
+    assert {p.name for p in run.iterdir()} == {"config.json", "metrics.jsonl", "last.pt", "best.pt"}
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2] == [r["epoch"] for r in result.history]
+    for key in ("loss", "cls", "disc", "val_mAP", "val_CF1", "val_OF1", "lr", "seconds"):
+        assert key in rows[0], key
+    assert "images_per_s" in rows[0] and rows[0]["images"] == 64 - 64 % 16
+    state = torch.load(run / "last.pt", weights_only=True)  # plain weights_only load
+    assert state["epoch"] == 2 and state["classes"] == list(result.classes)
+    assert state["config"]["data"]["image_size"] == 32
+    assert {"python", "numpy", "torch"} <= set(state["rng"])
+    best = max(r["val_mAP"] for r in rows)
+    assert result.best_metric == pytest.approx(best)
+    assert load_checkpoint(run / "best.pt")["epoch"] == result.best_epoch
+    with pytest.raises(FileExistsError, match="resume=True"):
+        fit(cfg, run)
+
+
+@pytest.mark.parametrize(
+    ("loss", "extra", "stop"),
+    [
+        ("disc-contrastive", ("train.ema_decay=0.9",), 1),
+        ("disc-center", (), 2),
+        ("sadcl", ("loss.sadcl_stage1_epochs=1",), 1),  # interrupted at the stage boundary
+        ("sadcl", ("loss.sadcl_stage1_epochs=1", "train.ema_decay=0.9"), 2),  # inside stage 2
+    ],
+)
+def test_interrupted_then_resumed_equals_uninterrupted(
+    digits_root: Path, tmp_path: Path, loss: str, extra: tuple[str, ...], stop: int
+) -> None:
+    cfg = tiny_config(digits_root, *extra, loss=loss)
+    full = fit(cfg, tmp_path / "full")
+    with pytest.raises(Interrupt):
+        fit(cfg, tmp_path / "cut", callback=stop_after(stop))
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == stop
+    resumed = fit(cfg, tmp_path / "cut", resume=True)
+    a = load_checkpoint(tmp_path / "full" / "last.pt")
+    b = load_checkpoint(tmp_path / "cut" / "last.pt")
+    assert_same_state(a, b)
+    assert a["stage"] == b["stage"] == (2 if loss == "sadcl" else 1)
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
+    assert [r["val_mAP"] for r in resumed.history] == [r["val_mAP"] for r in full.history]
+    if "train.ema_decay=0.9" in extra:
+        # EMA metrics are reported under their own keys, next to the raw ones.
+        assert all("ema_val_mAP" in r and "val_mAP" in r for r in full.history)
+
+
+def test_sadcl_stage_two_initialises_prototypes_and_uses_the_bank(
+    digits_root: Path, tmp_path: Path
+) -> None:
+    cfg = tiny_config(digits_root, "loss.sadcl_stage1_epochs=1", "train.epochs=2", loss="sadcl")
+    result = fit(cfg, tmp_path / "run")
+    first, second = result.history
+    assert (first["stage"], second["stage"]) == (1, 2)
+    assert "sscl" not in first and {"sscl", "pscl"} <= set(second)
+    objective = load_checkpoint(tmp_path / "run" / "last.pt")["objective"]
+    prototypes = next(v for k, v in objective.items() if k.endswith("prototypes"))
+    assert prototypes.shape[0] == 10 and torch.isfinite(prototypes).all()
+    assert any("bank" in k for k in objective), sorted(objective)
+
+
+def test_non_finite_loss_stops_with_epoch_and_step_and_keeps_last_good(
+    digits_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tiny_config(digits_root, "train.epochs=3")
+    real_build = builders.build_objective
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        objective = real_build(*args, **kwargs)
+        original = objective.forward
+
+        def forward(output, targets):
+            terms = original(output, targets)
+            calls["n"] += 1
+            if calls["n"] == 4 + 2:  # epoch 2 (4 steps per epoch), step 2
+                terms["loss"] = terms["loss"] * float("nan")
+            return terms
+
+        objective.forward = forward
+        return objective
+
+    monkeypatch.setattr(builders, "build_objective", poisoned)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 2 of 4"):
+        fit(cfg, tmp_path / "run")
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    rows = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == 1
+
+
+def test_resume_with_another_architecture_or_classes_says_what_differs(
+    digits_root: Path, tmp_path: Path
+) -> None:
+    cfg = tiny_config(digits_root, "train.epochs=1")
+    fit(cfg, tmp_path / "run")
+    other = apply_overrides(cfg, ["model.head=query", "train.epochs=2"])
+    with pytest.raises(CheckpointMismatchError, match=r"model\.head: checkpoint 'class_attention'"):
+        fit(other, tmp_path / "run", resume=True)
+    train, val = builders.build_datasets(cfg, (0.5,) * 3, (0.25,) * 3)
+    train.classes = tuple(reversed(train.classes))
+    with pytest.raises(CheckpointMismatchError, match="different order"):
+        fit(apply_overrides(cfg, ["train.epochs=2"]), tmp_path / "run", True, datasets=(train, val))
