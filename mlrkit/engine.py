@@ -152,8 +152,15 @@ def _checkpoint_state(run: _Run, metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _restore(run: _Run, state: dict[str, Any], path: Path, train_set: Any, steps: int) -> None:
+def _restore(run: _Run, state: dict[str, Any], path: Path, steps: int) -> None:
     check_compatible(state, run.classes, config_to_dict(run.cfg)["model"], path)
+    saved_epochs = state["config"]["train"]["epochs"]
+    if run.cfg.optim.schedule == "onecycle" and saved_epochs != run.cfg.train.epochs:
+        raise ValueError(
+            f"{path} was planned for {saved_epochs} epochs and its OneCycle schedule spans them; "
+            f"resume with train.epochs={saved_epochs} (CLI: --epochs {saved_epochs}), use "
+            "optim.schedule=step or constant to extend runs, or start a new run"
+        )
     load_module_state(run.model, state["model"], "model", path)
     if state["stage"] == 2 and run.stage != 2:
         run.objective = builders.build_objective(run.cfg, run.model, stage=2).to(run.device)
@@ -260,7 +267,7 @@ def fit(
 
     history: list[dict[str, Any]] = []
     if resume:
-        _restore(run, load_checkpoint(last_path), last_path, train_set, steps)
+        _restore(run, load_checkpoint(last_path), last_path, steps)
         history = _read_history(metrics_path, run.epoch)
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
