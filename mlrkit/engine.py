@@ -41,7 +41,9 @@ from mlrkit.config import Config, config_from_dict, config_to_dict, save_config,
 from mlrkit.distributed import barrier, dist_info
 from mlrkit.ema import ModelEMA
 from mlrkit.schedules import build_optimizer, build_scheduler
-from mlrkit.training import evaluate, resolve_amp, resolve_device, train_one_epoch
+from mlrkit.training import evaluate, predict, resolve_amp, resolve_device, train_one_epoch
+
+__all__ = ["RunResult", "evaluate", "fit", "predict", "train_one_epoch"]
 
 # Metrics of an evaluation that go into metrics.jsonl (per-class AP stays in the checkpoint row).
 LOGGED_METRICS = ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1")

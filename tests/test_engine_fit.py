@@ -16,6 +16,7 @@ from mlrkit.checkpoint import CheckpointMismatchError, load_checkpoint
 from mlrkit.config import Config, apply_overrides, preset
 from mlrkit.data import make_digit_scenes
 from mlrkit.engine import fit
+from mlrkit.inference import load_trained
 from mlrkit.training import NonFiniteLossError
 
 
@@ -103,11 +104,24 @@ def test_fit_writes_the_run_directory(digits_root: Path, tmp_path: Path) -> None
         fit(cfg, run)
 
 
+@pytest.mark.filterwarnings("ignore:init_prototypes")  # tiny stage 1: few confident samples
 @pytest.mark.parametrize(
     ("loss", "extra", "stop"),
     [
         ("disc-contrastive", ("train.ema_decay=0.9",), 1),
         ("disc-center", (), 2),
+        (
+            "asl",
+            (
+                "optim.name=sgd",
+                "optim.schedule=step",
+                "optim.step_milestones=[2]",
+                "optim.grad_clip=1.0",
+                "optim.head_lr_mult=10",
+                "optim.lr=0.01",
+            ),
+            2,
+        ),
         ("sadcl", ("loss.sadcl_stage1_epochs=1",), 1),  # interrupted at the stage boundary
         ("sadcl", ("loss.sadcl_stage1_epochs=1", "train.ema_decay=0.9"), 2),  # inside stage 2
     ],
@@ -130,8 +144,12 @@ def test_interrupted_then_resumed_equals_uninterrupted(
     if "train.ema_decay=0.9" in extra:
         # EMA metrics are reported under their own keys, next to the raw ones.
         assert all("ema_val_mAP" in r and "val_mAP" in r for r in full.history)
+        ema_model = load_trained(tmp_path / "full" / "last.pt", device="cpu", ema=True).model
+        for name, value in ema_model.state_dict().items():
+            assert torch.equal(value, a["ema"][f"module.{name}"]), name
 
 
+@pytest.mark.filterwarnings("ignore:init_prototypes")
 def test_sadcl_stage_two_initialises_prototypes_and_uses_the_bank(
     digits_root: Path, tmp_path: Path
 ) -> None:
