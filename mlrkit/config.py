@@ -166,6 +166,9 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
+# Metrics that can select best.pt (rows of metrics.jsonl; higher is better).
+BEST_METRICS = tuple(f"{p}_{m}" for p in ("val", "ema_val") for m in ("mAP", "CF1", "OF1"))
+
 # Keyword arguments for mlrkit.losses.MultiLabelObjective fixed by each loss setup.
 LOSS_SETUPS: dict[str, dict[str, Any]] = {
     "bce": {"classification": "bce", "discriminative": None, "sadcl": False},
@@ -273,6 +276,12 @@ def validate(cfg: Config) -> Config:
             "data.cache needs a deterministic training transform (set data.hflip and "
             "data.randaugment to false, or data.cache to false)",
         ),
+        (
+            cfg.train.best_metric in BEST_METRICS
+            and (cfg.train.ema_decay is not None or not cfg.train.best_metric.startswith("ema")),
+            f"train.best_metric {cfg.train.best_metric!r} must be one of {BEST_METRICS} "
+            "(ema_* needs train.ema_decay)",
+        ),
     ]
     for ok, message in checks:
         if not ok:
@@ -283,6 +292,9 @@ def validate(cfg: Config) -> Config:
 def config_to_dict(cfg: Config) -> dict[str, Any]:
     """A JSON-ready plain dict (tuples become lists)."""
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+_SCALARS: dict[Any, tuple] = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -313,16 +325,10 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return dict(value)
     if hint is Any:
         return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if hint is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if hint is str and isinstance(value, str):
-        return value
+    # bool is an int subclass: only a JSON true/false is a bool, and never an int or float.
+    if hint in _SCALARS and isinstance(value, _SCALARS[hint]):
+        if hint is bool or not isinstance(value, bool):
+            return float(value) if hint is float else value
     raise ConfigError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
 
 
@@ -358,14 +364,6 @@ def load_config(path: str | Path) -> Config:
     return config_from_dict(data)
 
 
-def _parse_value(text: str) -> Any:
-    # JSON first (numbers, true/false/null, lists, objects); anything else is a plain string.
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def apply_overrides(cfg: Config, overrides: typing.Iterable[str]) -> Config:
     """Apply ``section.field=value`` strings (values parsed as JSON, else strings).
 
@@ -390,6 +388,9 @@ def apply_overrides(cfg: Config, overrides: typing.Iterable[str]) -> Config:
         # String fields take the text verbatim (so data.root=2007 stays "2007"), except null.
         if hint is str or (hint == str | None and text != "null"):
             data[section][name] = text
-        else:
-            data[section][name] = _parse_value(text)
+            continue
+        try:  # JSON: numbers, true/false/null, lists, objects; anything else stays a string
+            data[section][name] = json.loads(text)
+        except json.JSONDecodeError:
+            data[section][name] = text
     return config_from_dict(data)

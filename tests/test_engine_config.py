@@ -89,6 +89,8 @@ def test_overrides_parse_json_and_keep_strings() -> None:
         ("train.epochs=0", "train.epochs must be >= 1"),
         ("loss.setup=focal", "loss.setup 'focal'"),
         ("data.hflip=true", "data.cache needs a deterministic"),
+        ("train.best_metric=ema_val_mAP", "needs train.ema_decay"),
+        ("train.best_metric=val_loss", "must be one of"),
     ],
 )
 def test_bad_overrides_say_what_is_wrong(override: str, message: str) -> None:
