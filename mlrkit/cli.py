@@ -223,7 +223,9 @@ def _demo(args: argparse.Namespace) -> int:
     for path in notebooks:
         start = time.perf_counter()
         nb = nbformat.read(path, as_version=4)
-        NotebookClient(nb, timeout=args.timeout, resources={"metadata": {"path": "."}}).execute()
+        # Run from the notebook's own folder, as `jupyter lab notebooks/` does.
+        resources = {"metadata": {"path": str(path.parent)}}
+        NotebookClient(nb, timeout=args.timeout, resources=resources).execute()
         nbformat.write(nb, out / path.name)
         print(f"executed {path} in {time.perf_counter() - start:.0f} s -> {out / path.name}")
     return 0

@@ -133,6 +133,30 @@ def test_generate_prints_the_summary(tmp_path: Path, capsys) -> None:
     assert (root / "annotations" / "instances_train.json").exists()
 
 
+def test_demo_executes_numbered_notebooks_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import nbformat
+
+    monkeypatch.chdir(tmp_path)
+    marker = tmp_path / "data" / "digits" / "annotations" / "instances_val.json"
+    marker.parent.mkdir(parents=True)
+    marker.write_text("{}")  # pretend the embedded dataset exists: no generation here
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    for name, code in [("02_b", "open('order.txt', 'a').write('b')"), ("01_a", "x = 6 * 7\nx")]:
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+        nbformat.write(nb, books / f"{name}.ipynb")
+    (books / "notes.ipynb").write_text("not a numbered notebook, not executed")
+    assert main(["demo", "--out", "runs/demo", "--timeout", "120"]) == 0
+    executed = nbformat.read(tmp_path / "runs" / "demo" / "01_a.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["data"]["text/plain"] == "42"
+    assert (books / "order.txt").read_text() == "b"  # ran in the notebook's folder
+    out = capsys.readouterr().out
+    assert out.index("01_a") < out.index("02_b")
+    assert main(["demo", "--notebooks", str(tmp_path / "empty")]) == 1
+
+
 def test_help_lists_the_commands() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "mlrkit", "--help"], capture_output=True, text=True, timeout=120
