@@ -146,6 +146,19 @@ def all_reduce_sum(value: float, device: torch.device | str = "cpu") -> float:
     return float(tensor.item())
 
 
+def broadcast_buffers(module: nn.Module, src: int = 0) -> None:
+    """Copy every buffer (e.g. BatchNorm running statistics) of rank ``src`` to all ranks.
+
+    DDP broadcasts buffers at the start of each training forward, so after the last step each
+    rank holds the statistics updated by its own last batch. Evaluating sharded data with those
+    would mix slightly different models; rank ``src``'s are the ones saved in the checkpoint.
+    """
+    if not dist_info().distributed:
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer, src=src)
+
+
 def average_gradients(module: nn.Module) -> None:
     """All-reduce and average the gradients of a module that is not wrapped in DDP.
 

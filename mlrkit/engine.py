@@ -38,7 +38,7 @@ from mlrkit.checkpoint import (
     save_checkpoint,
 )
 from mlrkit.config import Config, config_from_dict, config_to_dict, save_config, validate
-from mlrkit.distributed import barrier, dist_info
+from mlrkit.distributed import barrier, broadcast_buffers, dist_info
 from mlrkit.ema import ModelEMA
 from mlrkit.schedules import build_optimizer, build_scheduler
 from mlrkit.training import evaluate, predict, resolve_amp, resolve_device, train_one_epoch
@@ -313,9 +313,11 @@ def fit(
             kwargs = dict(
                 device=device, amp_dtype=amp_dtype, channels_last=channels_last, classes=classes
             )
+            broadcast_buffers(run.model)  # every rank evaluates rank 0's (saved) model
             val = evaluate(run.model, val_dl, **kwargs)
             row.update(_metrics_row("val", val), val_seconds=val["seconds"])
             if run.ema is not None:
+                broadcast_buffers(run.ema)
                 row.update(_metrics_row("ema_val", evaluate(run.ema.module, val_dl, **kwargs)))
         history.append(row)
         value = row.get(cfg.train.best_metric)
