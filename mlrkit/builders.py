@@ -18,7 +18,11 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSamp
 from tqdm.auto import tqdm
 
 from mlrkit.config import LOSS_SETUPS, Config, DataConfig
-from mlrkit.distributed import ShardSampler, dist_info
+from mlrkit.data import build_dataset, eval_transform, make_digit_scenes, train_transform
+from mlrkit.distributed import ShardSampler, barrier, dist_info
+from mlrkit.losses import MultiLabelObjective
+from mlrkit.models import backbone_preprocessing
+from mlrkit.models import build_model as _build_model
 
 
 class CachedDataset(Dataset):
@@ -60,27 +64,17 @@ class LimitedDataset(Subset):
 
 def ensure_digits(data: DataConfig) -> Path:
     """Generate the embedded dataset into ``data.root`` when it is missing (``kind="digits"``)."""
-    from mlrkit.data import make_digit_scenes
-
     root = Path(data.root)
     marker = root / "annotations" / "instances_val.json"
     if data.kind == "digits" and data.generate_if_missing and not marker.exists():
         if dist_info().is_main:
             make_digit_scenes(root)
-        _barrier()
+        barrier()  # the other ranks wait until rank 0 has written it
     return root
-
-
-def _barrier() -> None:
-    from mlrkit.distributed import barrier
-
-    barrier()
 
 
 def build_split(data: DataConfig, split: str, mean: Any, std: Any, train: bool) -> Dataset:
     """One split with the training or evaluation transform (cached/limited per config)."""
-    from mlrkit.data import build_dataset, eval_transform, train_transform
-
     if train:
         transform = train_transform(
             data.image_size, mean, std, hflip=data.hflip, randaugment=data.randaugment
@@ -111,10 +105,8 @@ def build_datasets(cfg: Config, mean: Any, std: Any) -> tuple[Dataset, Dataset]:
 
 def build_model(cfg: Config, num_classes: int) -> nn.Module:
     """``mlrkit.models.build_model`` with the config's model section."""
-    from mlrkit.models import build_model as _build
-
     m = cfg.model
-    return _build(
+    return _build_model(
         m.backbone,
         head=m.head,
         num_classes=num_classes,
@@ -126,8 +118,6 @@ def build_model(cfg: Config, num_classes: int) -> nn.Module:
 
 def model_preprocessing(cfg: Config) -> Any:
     """The backbone's mean/std (from torchvision weights metadata) without building the model."""
-    from mlrkit.models import backbone_preprocessing
-
     return backbone_preprocessing(cfg.model.backbone)
 
 
@@ -144,8 +134,6 @@ def objective_kwargs(cfg: Config, stage: int) -> dict[str, Any]:
 
 def build_objective(cfg: Config, model: nn.Module, stage: int = 1) -> nn.Module:
     """``MultiLabelObjective`` for ``cfg.loss`` (SADCL: stage 1 = ASL, stage 2 = + SSCL/PSCL)."""
-    from mlrkit.losses import MultiLabelObjective
-
     feature_dim = getattr(model, "feature_dim", None)
     return MultiLabelObjective(model.num_classes, feature_dim, **objective_kwargs(cfg, stage))
 

@@ -199,6 +199,22 @@ def _metrics_row(prefix: str, result: dict[str, Any]) -> dict[str, Any]:
     return {f"{prefix}_{k}": float(result[k]) for k in LOGGED_METRICS if k in result}
 
 
+def _evaluate_row(
+    run: _Run, loader: Any, amp_dtype: torch.dtype | None, channels_last: bool
+) -> dict[str, float]:
+    """``val_*`` metrics of the raw weights and, separately, ``ema_val_*`` of the EMA weights."""
+    kwargs = dict(
+        device=run.device, amp_dtype=amp_dtype, channels_last=channels_last, classes=run.classes
+    )
+    broadcast_buffers(run.model)  # every rank evaluates rank 0's (saved) model
+    val = evaluate(run.model, loader, **kwargs)
+    row = {**_metrics_row("val", val), "val_seconds": val["seconds"]}
+    if run.ema is not None:
+        broadcast_buffers(run.ema)
+        row.update(_metrics_row("ema_val", evaluate(run.ema.module, loader, **kwargs)))
+    return row
+
+
 def fit(
     config: Config,
     out_dir: str | Path,
@@ -310,15 +326,7 @@ def fit(
         run.epoch = epoch + 1
         row: dict[str, Any] = {"epoch": run.epoch, "stage": run.stage, **train_stats}
         if run.epoch % cfg.train.eval_every == 0 or run.epoch == cfg.train.epochs:
-            kwargs = dict(
-                device=device, amp_dtype=amp_dtype, channels_last=channels_last, classes=classes
-            )
-            broadcast_buffers(run.model)  # every rank evaluates rank 0's (saved) model
-            val = evaluate(run.model, val_dl, **kwargs)
-            row.update(_metrics_row("val", val), val_seconds=val["seconds"])
-            if run.ema is not None:
-                broadcast_buffers(run.ema)
-                row.update(_metrics_row("ema_val", evaluate(run.ema.module, val_dl, **kwargs)))
+            row.update(_evaluate_row(run, val_dl, amp_dtype, channels_last))
         history.append(row)
         value = row.get(cfg.train.best_metric)
         improved = (

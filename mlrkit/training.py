@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from mlrkit.distributed import all_reduce_mean, all_reduce_sum, average_gradients, dist_info
 from mlrkit.ema import ModelEMA
+from mlrkit.metrics import MetricAccumulator
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -200,8 +201,6 @@ def evaluate(
         ``CF1``, ``OP``, ``OR``, ``OF1`` (threshold ``threshold`` on sigmoid(logit)), plus
         ``images`` (count over all ranks) and ``seconds``.
     """
-    from mlrkit.metrics import MetricAccumulator
-
     model.eval()
     accumulator = MetricAccumulator(scores_are="logits", threshold=threshold, classes=classes)
     start = time.perf_counter()
