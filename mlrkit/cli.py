@@ -46,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
         "the preset; --set reaches every config field, e.g. --set optim.lr=3e-4 "
         '--set data.policy=\'{"difficult": "ignore"}\'.',
     )
-    t.add_argument("--preset", choices=sorted(PRESETS), default="digits", help="default: digits")
+    t.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="default: digits; with --resume and no preset, OUT/config.json is continued",
+    )
     t.add_argument("--config", help="a config.json (e.g. from an earlier run) instead of a preset")
     t.add_argument(
         "--loss",
@@ -103,9 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def train_config(args: argparse.Namespace) -> Config:
     """The config a ``train`` command line describes (preset/config, then flags, then --set)."""
-    cfg = load_config(args.config) if args.config else preset(args.preset, loss=args.loss)
+    saved = Path(args.out) / "config.json"
+    if args.config:
+        cfg = load_config(args.config)
+    elif args.resume and args.preset is None and saved.is_file():
+        cfg = load_config(saved)  # `train --out runs/x --resume` continues runs/x as it was
+    else:
+        cfg = preset(args.preset or "digits", loss=args.loss)
     overrides = []
-    if args.config and args.loss:
+    if args.loss and (args.config or cfg.loss.setup != args.loss):
         overrides.append(f"loss.setup={args.loss}")
     flags = {
         "train.epochs": args.epochs,
@@ -119,10 +129,7 @@ def train_config(args: argparse.Namespace) -> Config:
     overrides += [f"{k}={v}" for k, v in flags.items() if v is not None]
     if args.no_progress:
         overrides.append("train.progress=false")
-    cfg = apply_overrides(cfg, overrides + list(args.set))
-    if cfg.loss.setup == "sadcl" and cfg.loss.sadcl_stage1_epochs == 0:
-        cfg = apply_overrides(cfg, [f"loss.sadcl_stage1_epochs={max(1, cfg.train.epochs // 2)}"])
-    return cfg
+    return apply_overrides(cfg, overrides + list(args.set))
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -84,7 +84,8 @@ class LossConfig:
         objective_kwargs: extra keyword arguments for ``mlrkit.losses.MultiLabelObjective``
             (e.g. ``{"disc_weight": 0.5}``), on top of what the setup fixes.
         sadcl_stage1_epochs: SADCL only: epochs of stage 1 (base model with ASL) before the
-            prototypes are initialised and stage 2 fine-tunes with ASL + SSCL + PSCL.
+            prototypes are initialised and stage 2 fine-tunes with ASL + SSCL + PSCL;
+            0 = half of ``train.epochs`` (see :func:`sadcl_stage1_epochs`).
         sadcl_stage2_lr_mult: SADCL only: stage-2 learning rate relative to ``optim.lr``.
         prototype_threshold: SADCL only: score above which a positive counts as confidently
             correct when initialising prototypes (METHOD.md section 2: 0.85).
@@ -231,7 +232,6 @@ def preset(name: str, loss: str | None = None) -> Config:
     Args:
         name: one of :data:`PRESETS` (``digits``, ``voc07``, ``coco14``).
         loss: a loss setup from :data:`LOSS_SETUPS`; None keeps the preset's (``disc-contrastive``).
-            ``sadcl`` on ``digits`` gets half the epochs as stage 1.
 
     Returns:
         A fresh :class:`Config` (safe to mutate).
@@ -243,10 +243,12 @@ def preset(name: str, loss: str | None = None) -> Config:
         if loss not in LOSS_SETUPS:
             raise ConfigError(f"unknown loss setup {loss!r}; choose one of {sorted(LOSS_SETUPS)}")
         cfg.loss.setup = loss
-    if cfg.loss.setup == "sadcl" and cfg.loss.sadcl_stage1_epochs == 0:
-        cfg.loss.sadcl_stage1_epochs = max(1, cfg.train.epochs // 2)
-    validate(cfg)
-    return cfg
+    return validate(cfg)
+
+
+def sadcl_stage1_epochs(cfg: Config) -> int:
+    """Epochs of SADCL's stage 1: ``loss.sadcl_stage1_epochs``, or half the epochs when 0."""
+    return cfg.loss.sadcl_stage1_epochs or max(1, cfg.train.epochs // 2)
 
 
 def validate(cfg: Config) -> Config:
@@ -263,8 +265,9 @@ def validate(cfg: Config) -> Config:
         (cfg.optim.batch_size >= 1, "optim.batch_size must be >= 1"),
         (cfg.train.eval_every >= 1, "train.eval_every must be >= 1"),
         (
-            cfg.loss.setup != "sadcl" or 0 < cfg.loss.sadcl_stage1_epochs < cfg.train.epochs,
-            "loss.sadcl_stage1_epochs must be between 1 and train.epochs - 1 for the sadcl setup",
+            cfg.loss.setup != "sadcl" or 0 < sadcl_stage1_epochs(cfg) < cfg.train.epochs,
+            "the sadcl setup needs train.epochs >= 2 and loss.sadcl_stage1_epochs (stage 1) "
+            "between 1 and train.epochs - 1 (0 = half)",
         ),
         (
             cfg.loss.setup not in ("disc-contrastive", "disc-center", "sadcl")

@@ -37,7 +37,14 @@ from mlrkit.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from mlrkit.config import Config, config_from_dict, config_to_dict, save_config, validate
+from mlrkit.config import (
+    Config,
+    config_from_dict,
+    config_to_dict,
+    sadcl_stage1_epochs,
+    save_config,
+    validate,
+)
 from mlrkit.distributed import barrier, broadcast_buffers, dist_info
 from mlrkit.ema import ModelEMA
 from mlrkit.schedules import build_optimizer, build_scheduler
@@ -101,7 +108,7 @@ class _Run:
 
 def _stage_for(cfg: Config, epoch: int) -> int:
     """SADCL stage (1 or 2) of 0-based ``epoch``; always 1 for the other setups."""
-    if cfg.loss.setup == "sadcl" and epoch >= cfg.loss.sadcl_stage1_epochs:
+    if cfg.loss.setup == "sadcl" and epoch >= sadcl_stage1_epochs(cfg):
         return 2
     return 1
 
@@ -109,7 +116,7 @@ def _stage_for(cfg: Config, epoch: int) -> int:
 def _stage_epochs(cfg: Config, stage: int) -> int:
     if cfg.loss.setup != "sadcl":
         return cfg.train.epochs
-    first = cfg.loss.sadcl_stage1_epochs
+    first = sadcl_stage1_epochs(cfg)
     return first if stage == 1 else cfg.train.epochs - first
 
 

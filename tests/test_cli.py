@@ -14,6 +14,7 @@ from sklearn.metrics import average_precision_score
 
 from mlrkit.checkpoint import load_checkpoint
 from mlrkit.cli import build_parser, main, train_config
+from mlrkit.config import sadcl_stage1_epochs
 from mlrkit.data import build_dataset, make_digit_scenes
 
 
@@ -56,8 +57,9 @@ def test_flags_map_onto_the_config(tmp_path: Path) -> None:
     assert (cfg.data.root, cfg.data.image_size) == (str(tmp_path), 32)
     assert (cfg.optim.batch_size, cfg.optim.lr, cfg.train.ema_decay) == (16, 0.01, 0.99)
     assert cfg.train.progress is False and cfg.loss.setup == "disc-contrastive"
-    sadcl = train_config(build_parser().parse_args(["train", "--loss", "sadcl", "--out", "x"]))
-    assert sadcl.loss.setup == "sadcl" and 0 < sadcl.loss.sadcl_stage1_epochs < sadcl.train.epochs
+    args = ["train", "--loss", "sadcl", "--epochs", "3", "--out", "x"]
+    sadcl = train_config(build_parser().parse_args(args))
+    assert sadcl.loss.setup == "sadcl" and sadcl_stage1_epochs(sadcl) == 1
 
 
 def test_train_writes_the_run(trained_run) -> None:
@@ -112,9 +114,8 @@ def test_resume_continues_and_onecycle_extension_is_refused(
     data, _ = trained_run
     run = tmp_path / "run"
     assert main(tiny_train_args(data, run, "--set", "optim.schedule=constant")) == 0
-    args = tiny_train_args(data, run, "--set", "optim.schedule=constant", "--resume")
-    args[args.index("--epochs") + 1] = "3"
-    assert main(args) == 0
+    # `train --out DIR --resume` (no preset) continues DIR/config.json; --epochs extends it.
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "3", "--no-progress"]) == 0
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
     assert "epoch   3" in capsys.readouterr().out
     once = tmp_path / "once"

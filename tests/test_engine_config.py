@@ -16,6 +16,7 @@ from mlrkit.config import (
     config_to_dict,
     load_config,
     preset,
+    sadcl_stage1_epochs,
     save_config,
 )
 
@@ -52,7 +53,11 @@ def test_published_recipes_in_presets() -> None:
 
 def test_sadcl_preset_gets_two_stages() -> None:
     cfg = preset("digits", loss="sadcl")
-    assert 0 < cfg.loss.sadcl_stage1_epochs < cfg.train.epochs
+    assert cfg.loss.sadcl_stage1_epochs == 0 and sadcl_stage1_epochs(cfg) == cfg.train.epochs // 2
+    assert sadcl_stage1_epochs(apply_overrides(cfg, ["train.epochs=3"])) == 1
+    assert sadcl_stage1_epochs(preset("coco14", loss="sadcl")) == 30
+    with pytest.raises(ConfigError, match="sadcl setup needs"):
+        apply_overrides(cfg, ["train.epochs=1"])
 
 
 def test_overrides_parse_json_and_keep_strings() -> None:
