@@ -1,6 +1,7 @@
 """Command line: a thin layer that maps flags onto configs and prints what the library returns.
 
 python -m mlrkit train --preset digits --loss disc-contrastive --out runs/x
+python -m mlrkit train --out runs/x --resume   # continue runs/x (its config.json, last.pt)
 python -m mlrkit evaluate runs/x            # best.pt of a run dir, or a .pt file
 python -m mlrkit predict runs/x --out scores.csv
 python -m mlrkit embed runs/x --out features.npz
@@ -36,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mlrkit",
         description="mlrkit: multi-label image recognition experiments (train, evaluate, ...).",
+        epilog="examples:\n" + "\n".join("  " + line for line in __doc__.splitlines()[2:9]) + "\n\n"
+        "Multi-GPU: torchrun --nproc_per_node=N -m mlrkit train ... "
+        "(DDP; only rank 0 writes). `COMMAND --help` lists each command's flags.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
