@@ -207,3 +207,12 @@ def test_resume_with_another_architecture_or_classes_says_what_differs(
     train.classes = tuple(reversed(train.classes))
     with pytest.raises(CheckpointMismatchError, match="different order"):
         fit(apply_overrides(cfg, ["train.epochs=2"]), tmp_path / "run", True, datasets=(train, val))
+
+
+def test_resume_without_a_checkpoint_warns_and_starts_fresh(
+    digits_root: Path, tmp_path: Path
+) -> None:
+    cfg = tiny_config(digits_root, "train.epochs=1")
+    with pytest.warns(UserWarning, match="starting from scratch"):
+        result = fit(cfg, tmp_path / "new", resume=True)
+    assert [r["epoch"] for r in result.history] == [1]
