@@ -17,13 +17,7 @@ from mlrkit.cli import build_parser, main, train_config
 from mlrkit.config import sadcl_stage1_epochs
 from mlrkit.data import build_dataset, make_digit_scenes
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

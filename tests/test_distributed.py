@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from mlrkit.checkpoint import load_checkpoint
 from mlrkit.config import apply_overrides, preset, save_config
@@ -53,12 +52,7 @@ cleanup()
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_env_info_and_unpadded_shards(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,14 +19,7 @@ from mlrkit.engine import fit
 from mlrkit.inference import load_trained
 from mlrkit.training import NonFiniteLossError
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny models: one thread is faster, and immune to other processes competing for the cores.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

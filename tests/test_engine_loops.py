@@ -32,13 +32,7 @@ from mlrkit.training import (
 K, D = 5, 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny tensors: one thread is faster, and immune to other processes competing for the cores.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class TinyModel(nn.Module):

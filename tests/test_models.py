@@ -211,19 +211,6 @@ def test_preprocessing_comes_from_torchvision_weights():
     assert model.preprocessing.std == tuple(digits.std)
 
 
-def test_param_groups_split_backbone_and_head():
-    model = build_model("digitnet", "query", num_classes=K, embed_dim=32)
-    groups = model.param_groups(0.01, head_lr_mult=10.0, weight_decay=1e-4)
-    assert [g["name"] for g in groups] == ["backbone", "head"]
-    assert [g["lr"] for g in groups] == pytest.approx([0.01, 0.1])
-    ids = [id(p) for g in groups for p in g["params"]]
-    assert sorted(ids) == sorted(id(p) for p in model.parameters())
-    head_ids = {id(p) for p in model.head.parameters()}
-    assert {id(p) for p in groups[1]["params"]} == head_ids
-    optimizer = torch.optim.SGD(groups, lr=123.0)
-    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.01, 0.1])
-
-
 def test_invalid_arguments_are_rejected():
     with pytest.raises(ValueError, match="resnet18"):
         build_model("resnet7", num_classes=K)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -42,13 +42,17 @@ def test_environment_yml_builds_this_package_with_dev_extras(environment: dict) 
     assert "python" in names and "pip" in names
     pip_sections = [d["pip"] for d in deps if isinstance(d, dict) and "pip" in d]
     assert len(pip_sections) == 1, "environment.yml needs exactly one pip: section"
-    pip_lines = [line.replace(" ", "").replace('"', "").replace("'", "") for line in pip_sections[0]]
+    pip_lines = [
+        line.replace(" ", "").replace('"', "").replace("'", "") for line in pip_sections[0]
+    ]
     # The package itself with [dev] is what brings the pinned stack: nothing is listed twice.
     assert pip_lines == ["-e.[dev]"], pip_lines
 
 
 def test_environment_python_satisfies_requires_python(environment: dict, pyproject: dict) -> None:
-    python = next(d for d in environment["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    python = next(
+        d for d in environment["dependencies"] if isinstance(d, str) and d.startswith("python")
+    )
     version = Version(re.split(r"[=<>]+", python, maxsplit=1)[1])
     assert version in SpecifierSet(pyproject["project"]["requires-python"])
 

@@ -61,38 +61,6 @@ class MLRModel(nn.Module):
         features ``(B, K, D)`` or None, attention ``(B, K, h, w)`` or None."""
         return self.forward_head(self.forward_features(images))
 
-    def param_groups(
-        self, lr: float, head_lr_mult: float = 10.0, weight_decay: float | None = None
-    ) -> list[dict[str, Any]]:
-        """Optimizer parameter groups: the backbone at ``lr``, the head at ``lr * head_lr_mult``.
-
-        The usual recipe fine-tunes a pretrained backbone at a lower rate than the freshly
-        initialised head (e.g. SGD 0.01 / 0.1). Frozen parameters are left out.
-
-        Args:
-            lr: learning rate of the backbone.
-            head_lr_mult: multiplier for the head's learning rate.
-            weight_decay: set on both groups when given; else the optimizer's default applies.
-
-        Returns:
-            ``[{"name": "backbone", "params": [...], "lr": lr}, {"name": "head", ...}]``, to pass
-            to any ``torch.optim`` optimizer.
-        """
-        groups = []
-        for name, module, group_lr in (
-            ("backbone", self.backbone, lr),
-            ("head", self.head, lr * head_lr_mult),
-        ):
-            group: dict[str, Any] = {
-                "name": name,
-                "params": [p for p in module.parameters() if p.requires_grad],
-                "lr": group_lr,
-            }
-            if weight_decay is not None:
-                group["weight_decay"] = weight_decay
-            groups.append(group)
-        return groups
-
 
 def build_model(
     backbone: str,
