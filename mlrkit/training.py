@@ -177,6 +177,24 @@ def train_one_epoch(
     return means
 
 
+def _outputs(
+    model: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    channels_last: bool,
+    desc: str,
+    progress: bool,
+) -> Iterator[tuple[Any, torch.Tensor]]:
+    """Eval-mode inference over ``loader``: yields ``(ModelOutput, targets (B, K))`` per batch."""
+    model.eval()
+    for images, targets in _bar(loader, desc, progress):
+        images, targets = _to_device(images, targets, device, channels_last)
+        with autocast(device, amp_dtype):
+            output = model(images)
+        yield output, targets
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -201,17 +219,14 @@ def evaluate(
         ``CF1``, ``OP``, ``OR``, ``OF1`` (threshold ``threshold`` on sigmoid(logit)), plus
         ``images`` (count over all ranks) and ``seconds``.
     """
-    model.eval()
     accumulator = MetricAccumulator(scores_are="logits", threshold=threshold, classes=classes)
     start = time.perf_counter()
     count = 0
-    for images, targets in _bar(loader, "eval", progress):
-        images, targets = _to_device(images, targets, device, channels_last)
-        with autocast(device, amp_dtype):
-            output = model(images)
+    batches = _outputs(model, loader, device, amp_dtype, channels_last, "eval", progress)
+    for output, targets in batches:
         # Rank by fp32 logits: half-precision sigmoids saturate and create ties (METHOD.md 4).
         accumulator.update(output.logits.float().cpu(), targets.cpu())
-        count += images.shape[0]
+        count += targets.shape[0]
     result = dict(accumulator.compute())
     result["images"] = all_reduce_sum(float(count), device)
     result["seconds"] = time.perf_counter() - start
@@ -235,12 +250,9 @@ def predict(
         ``{"logits": (N, K) float32, "targets": (N, K), "features": (N, K, D) float32 or None}``;
         features only when ``return_features`` and the head has class features.
     """
-    model.eval()
     logits, targets_all, features = [], [], []
-    for images, targets in _bar(loader, "predict", progress):
-        images, targets = _to_device(images, targets, device, channels_last)
-        with autocast(device, amp_dtype):
-            output = model(images)
+    batches = _outputs(model, loader, device, amp_dtype, channels_last, "predict", progress)
+    for output, targets in batches:
         logits.append(output.logits.float().cpu())
         targets_all.append(targets.cpu())
         if return_features and output.class_features is not None:
