@@ -88,7 +88,8 @@ def test_objective_returns_named_terms_and_every_parameter_gets_a_gradient(kwarg
 def test_objective_defaults():
     objective = MultiLabelObjective(K, C, discriminative="contrastive", sadcl=True)
     assert objective.weights == {"cls": 1.0, "disc": 1.0, "sscl": 100.0, "pscl": 50.0}
-    assert (objective.gamma_neg, objective.gamma_pos, objective.clip) == (4.0, 0.0, 0.05)
+    cls = objective.cls_loss
+    assert (cls.gamma_neg, cls.gamma_pos, cls.clip) == (4.0, 0.0, 0.05)
     assert objective.pscl.temperature == 0.07 and objective.sscl_temperature == 0.2
     y = batch(2)[1]
     out = confident_output(2, y)

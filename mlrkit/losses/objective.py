@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 from torch import Tensor, nn
 
-from mlrkit.losses.classification import asymmetric_loss
+from mlrkit.losses.classification import AsymmetricLoss
 from mlrkit.losses.discriminative import CenterMarginLoss, class_contrastive_loss
 from mlrkit.losses.memory import MemoryBank
 from mlrkit.losses.projection import ProjectionMLP
@@ -112,10 +112,15 @@ class MultiLabelObjective(nn.Module):
         self.classification = classification
         self.discriminative = discriminative
         self.sadcl = sadcl
-        gammas = _GAMMAS.get(classification, (focal_gamma, focal_gamma, 0.0))
-        self.gamma_neg, self.gamma_pos, self.clip = gammas
-        self.detach_focal_weight = detach_focal_weight
-        self.reduction = reduction
+        gamma_neg, gamma_pos, clip = _GAMMAS.get(classification, (focal_gamma, focal_gamma, 0.0))
+        self.cls_loss = AsymmetricLoss(
+            gamma_neg,
+            gamma_pos,
+            clip,
+            eps=1e-8 if classification == "asl" else 0.0,
+            reduction=reduction,
+            detach_focal_weight=detach_focal_weight,
+        )
         self.temperature = temperature
         self.sscl_temperature = sscl_temperature
         self.bank_labels = bank_labels
@@ -139,19 +144,6 @@ class MultiLabelObjective(nn.Module):
             self.weights["pscl"] = pscl_weight
             self.bank = MemoryBank(bank_size, num_classes, feature_dim, threshold=bank_threshold)
             self.pscl = PSCLLoss(num_classes, embed_dim, pscl_temperature, absent_class)
-
-    def classification_loss(self, logits: Tensor, targets: Tensor) -> Tensor:
-        """The configured classification term (ASL / BCE / focal)."""
-        return asymmetric_loss(
-            logits,
-            targets,
-            gamma_neg=self.gamma_neg,
-            gamma_pos=self.gamma_pos,
-            clip=self.clip,
-            eps=1e-8 if self.classification == "asl" else 0.0,
-            reduction=self.reduction,
-            detach_focal_weight=self.detach_focal_weight,
-        )
 
     def _bank_view(self, targets: Tensor, like: Tensor) -> tuple[Tensor, Tensor]:
         """Projected bank embeddings ``(S, K, D)`` (valid entries only) and labels ``(S, K)``."""
@@ -179,7 +171,7 @@ class MultiLabelObjective(nn.Module):
             ``{"loss": total, "cls": ..., and "disc" / "sscl" / "pscl" when enabled}``.
         """
         logits = output.logits
-        terms: dict[str, Tensor] = {"cls": self.classification_loss(logits, targets)}
+        terms: dict[str, Tensor] = {"cls": self.cls_loss(logits, targets)}
         if self.projection is not None:
             features = output.class_features
             if features is None:
