@@ -21,7 +21,6 @@ from mlrkit.config import LOSS_SETUPS, Config, DataConfig
 from mlrkit.data import build_dataset, eval_transform, make_digit_scenes, train_transform
 from mlrkit.distributed import ShardSampler, barrier, dist_info
 from mlrkit.losses import MultiLabelObjective
-from mlrkit.models import backbone_preprocessing
 from mlrkit.models import build_model as _build_model
 
 
@@ -114,11 +113,6 @@ def build_model(cfg: Config, num_classes: int) -> nn.Module:
         embed_dim=m.embed_dim,
         **m.head_kwargs,
     )
-
-
-def model_preprocessing(cfg: Config) -> Any:
-    """The backbone's mean/std (from torchvision weights metadata) without building the model."""
-    return backbone_preprocessing(cfg.model.backbone)
 
 
 def objective_kwargs(cfg: Config, stage: int) -> dict[str, Any]:

@@ -47,6 +47,7 @@ from mlrkit.config import (
 )
 from mlrkit.distributed import barrier, broadcast_buffers, dist_info
 from mlrkit.ema import ModelEMA
+from mlrkit.models import backbone_preprocessing
 from mlrkit.schedules import build_optimizer, build_scheduler
 from mlrkit.training import evaluate, predict, resolve_amp, resolve_device, train_one_epoch
 
@@ -129,15 +130,21 @@ def _optimizer_for_stage(run: _Run, stage: int, steps_per_epoch: int) -> None:
     )
 
 
-def _enter_stage2(run: _Run, train_set: Any, steps_per_epoch: int) -> None:
-    """SADCL: new objective with SSCL + PSCL, prototypes from the stage-1 model, new optimiser."""
-    cfg = run.cfg
-    run.objective = builders.build_objective(cfg, run.model, stage=2).to(run.device)
-    # Every rank computes the same prototypes from the whole training set (same weights).
-    loader = builders.eval_loader(train_set, cfg, run.device, shard=False)
-    run.objective.initialise_prototypes(run.model, loader, cfg.loss.prototype_threshold, run.device)
+def _switch_to_stage2(run: _Run, steps_per_epoch: int) -> None:
+    """SADCL: a new objective with SSCL + PSCL and a new optimiser (prototypes still random)."""
+    run.objective = builders.build_objective(run.cfg, run.model, stage=2).to(run.device)
     run.stage = 2
     _optimizer_for_stage(run, 2, steps_per_epoch)
+
+
+def _enter_stage2(run: _Run, train_set: Any, steps_per_epoch: int) -> None:
+    """SADCL stage 2 from a finished stage 1: prototypes from the stage-1 model."""
+    _switch_to_stage2(run, steps_per_epoch)
+    cfg = run.cfg
+    # Every rank computes the same prototypes from the whole training set (same weights); they
+    # are copied into the existing parameter, so the new optimiser already holds it.
+    loader = builders.eval_loader(train_set, cfg, run.device, shard=False)
+    run.objective.initialise_prototypes(run.model, loader, cfg.loss.prototype_threshold, run.device)
 
 
 def _checkpoint_state(run: _Run, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -172,9 +179,7 @@ def _restore(run: _Run, state: dict[str, Any], path: Path, steps: int) -> None:
         )
     load_module_state(run.model, state["model"], "model", path)
     if state["stage"] == 2 and run.stage != 2:
-        run.objective = builders.build_objective(run.cfg, run.model, stage=2).to(run.device)
-        run.stage = 2
-        _optimizer_for_stage(run, 2, steps)
+        _switch_to_stage2(run, steps)  # the prototypes come with the objective's state below
     load_module_state(run.objective, state["objective"], "objective", path)
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
@@ -274,7 +279,9 @@ def fit(
     builders.seed_everything(cfg.train.seed)
 
     if datasets is None:
-        pre = builders.model_preprocessing(cfg)
+        # mean/std from the backbone's weights metadata, before the model exists (K comes
+        # from the dataset)
+        pre = backbone_preprocessing(cfg.model.backbone)
         datasets = builders.build_datasets(cfg, pre.mean, pre.std)
     train_set, val_set = datasets
     classes = tuple(train_set.classes)

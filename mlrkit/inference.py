@@ -93,7 +93,7 @@ def split_dataset(
     if data_root is not None:
         data = replace(data, root=data_root, val_root=None)
     builders.ensure_digits(data)
-    pre = getattr(trained.model, "preprocessing", None) or builders.model_preprocessing(cfg)
+    pre = trained.model.preprocessing  # from the backbone's weights metadata
     dataset = builders.build_split(data, split or data.val_split, pre.mean, pre.std, train=False)
     check_compatible(
         {"classes": list(trained.classes), "config": config_to_dict(cfg)},
