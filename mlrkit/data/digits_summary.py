@@ -1,12 +1,11 @@
 """Summary of a COCO-format multi-label split: images, labels per image, class frequencies.
 
 Used by :func:`mlrkit.data.make_digit_scenes` (it returns the summary of what it wrote) and usable
-on any folder laid out like the embedded dataset. Reads the JSON directly (no image decoding).
+on any folder laid out like the embedded dataset. Reads the annotations only (no image decoding).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlrkit.data.errors import AnnotationError, MissingFileError
+from mlrkit.data.coco import load_coco
 
 __all__ = ["DigitScenesSummary", "SplitSummary", "summarize_digit_scenes"]
 
@@ -64,13 +63,7 @@ class DigitScenesSummary:
 
 
 def _split_summary(annotation_file: Path, pairs: Sequence[tuple[int, int]]) -> SplitSummary:
-    try:
-        with open(annotation_file, encoding="utf-8") as f:
-            coco = json.load(f)
-    except json.JSONDecodeError as error:
-        raise AnnotationError(
-            f"Malformed JSON in {annotation_file} ({error}); regenerate it with make_digit_scenes."
-        ) from error
+    coco = load_coco(annotation_file).dataset  # checked: exists, valid JSON, COCO keys
     categories = sorted(coco["categories"], key=lambda c: c["id"])
     column = {c["id"]: k for k, c in enumerate(categories)}
     row = {image["id"]: i for i, image in enumerate(coco["images"])}
@@ -111,11 +104,5 @@ def summarize_digit_scenes(
     root = Path(root)
     result = {}
     for split in splits:
-        path = root / "annotations" / f"instances_{split}.json"
-        if not path.is_file():
-            raise MissingFileError(
-                f"Annotation file not found: {path}. Generate the dataset with "
-                f"mlrkit.data.make_digit_scenes({str(root)!r})."
-            )
-        result[split] = _split_summary(path, pairs)
+        result[split] = _split_summary(root / "annotations" / f"instances_{split}.json", pairs)
     return DigitScenesSummary(root=root, splits=result)
