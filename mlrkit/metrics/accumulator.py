@@ -4,7 +4,8 @@ Only ``(N, K)`` scores and targets are kept (about 13 MB for COCO val in float32
 features. When ``torch.distributed`` is initialised, :meth:`MetricAccumulator.compute` gathers
 every rank's samples first (ranks may hold different counts), so each rank gets the metrics of
 the whole split. Note: a ``DistributedSampler`` that pads the split to a multiple of the world
-size repeats a few samples, and they are counted; use a non-padding sampler for exact numbers.
+size repeats a few samples, and they are counted; use :class:`mlrkit.distributed.ShardSampler`
+(no padding) for exact numbers.
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from mlrkit.distributed import dist_info
+
 from ._inputs import as_targets, check_scores_are
 from .ranking import average_precision, macro_mean
 from .threshold import threshold_metrics
-
-
-def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized()
 
 
 def _comm_device() -> torch.device:
@@ -136,7 +135,7 @@ class MetricAccumulator:
             scores, targets = torch.cat(self._scores), torch.cat(self._targets)
         else:
             scores, targets = torch.zeros((0, 0)), torch.zeros((0, 0), dtype=torch.int8)
-        if _distributed() and dist.get_world_size() > 1:
+        if dist_info().distributed:
             scores, targets = gather_rows(scores, targets)
         if scores.shape[0] == 0:
             raise ValueError("MetricAccumulator is empty: call update() before compute().")
