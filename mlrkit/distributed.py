@@ -35,6 +35,7 @@ class DistInfo:
 
     @property
     def is_main(self) -> bool:
+        """True on rank 0 (and in a single process): the only rank that writes files."""
         return self.rank == 0
 
 
@@ -76,19 +77,6 @@ def dist_info() -> DistInfo:
             dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
         )
     return DistInfo()
-
-
-def get_rank() -> int:
-    return dist_info().rank
-
-
-def get_world_size() -> int:
-    return dist_info().world_size
-
-
-def is_main_process() -> bool:
-    """True on rank 0 (and in a single process): the only rank that writes files."""
-    return dist_info().is_main
 
 
 def barrier() -> None:
