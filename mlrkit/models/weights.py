@@ -19,8 +19,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
@@ -28,6 +26,9 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 from torchvision.models import WeightsEnum
+
+from mlrkit.data.download import download_file
+from mlrkit.data.errors import DownloadError
 
 # Seconds a single socket operation (connect, read) may block before the download gives up.
 DOWNLOAD_TIMEOUT_S = 20.0
@@ -50,32 +51,35 @@ def cached_weights_path(weights: WeightsEnum) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _download(url: str, destination: Path, timeout_s: float = DOWNLOAD_TIMEOUT_S) -> None:
     """Download ``url`` to ``destination`` atomically, checking the sha256 prefix in its name.
 
+    The transfer is :func:`mlrkit.data.download_file` (resumable, progress bar, socket timeout)
+    into a side file; only a verified file is renamed into the cache.
+
     Raises:
-        OSError: on any network failure or timeout (``urllib`` errors derive from it).
+        DownloadError: on any network failure or timeout (the side file is kept for resuming).
         PretrainedWeightsError: when the downloaded bytes do not match the hash in the name.
     """
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    side = destination.with_name(destination.name + ".download")
+    download_file(url, side, timeout=timeout_s)
     match = _HASH_REGEX.search(destination.name)
-    digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(dir=destination.parent, suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as resp:
-            while chunk := resp.read(1 << 20):
-                out.write(chunk)
-                digest.update(chunk)
-        if match and not digest.hexdigest().startswith(match.group(1)):
-            raise PretrainedWeightsError(
-                f"Downloaded {url} but its sha256 does not start with {match.group(1)!r}; "
-                "the download is corrupt. Try again or place the file by hand at "
-                f"{destination}."
-            )
-        os.replace(tmp_name, destination)
-    finally:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
+    if match and not _sha256(side).startswith(match.group(1)):
+        side.unlink()
+        raise PretrainedWeightsError(
+            f"Downloaded {url} but its sha256 does not start with {match.group(1)!r}; "
+            "the download is corrupt. Try again or place the file by hand at "
+            f"{destination}."
+        )
+    os.replace(side, destination)
 
 
 def resolve_weights_file(weights: WeightsEnum, download: bool = True) -> Path:
@@ -97,7 +101,7 @@ def resolve_weights_file(weights: WeightsEnum, download: bool = True) -> Path:
         try:
             _download(weights.url, path)
             return path
-        except OSError as err:
+        except (OSError, DownloadError) as err:
             reason = f"the download failed ({type(err).__name__}: {err})"
     raise PretrainedWeightsError(
         f"Pretrained weights {weights} are not cached and {reason}.\n"
