@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 from torchvision.models import WeightsEnum
+from torchvision.models.resnet import BasicBlock
 
 from mlrkit.models.weights import (
     PretrainedWeightsError,
@@ -103,28 +104,14 @@ def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     )
 
 
-class _ResidualBlock(nn.Module):
-    """Two 3x3 conv-BN layers with an identity shortcut (ResNet's BasicBlock, fixed width)."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.conv1 = _conv_bn_relu(channels, channels)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.relu = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(x + self.bn2(self.conv2(self.conv1(x))))
-
-
 class DigitNet(nn.Module):
     """Small CNN for the embedded 64x64 digit scenes: ``(B, 3, H, W) -> (B, C, H/8, W/8)``.
 
     Three stride-2 3x3 conv stages (32, 64, C channels); the last two are each followed by one
-    residual block. At 64x64 input it outputs an 8x8 map, fine enough for class attention to
-    separate 1-4 digits, with a receptive field covering the whole image, for about 48 MMACs
-    per 64x64 image. A residual block at 32x32 was dropped: it cost ~40% of the training
-    throughput on a 2-core CPU.
+    residual block (torchvision's ResNet ``BasicBlock``). At 64x64 input it outputs an 8x8 map,
+    fine enough for class attention to separate 1-4 digits, with a receptive field covering the
+    whole image, for about 48 MMACs per 64x64 image. A residual block at 32x32 was dropped: it
+    cost ~40% of the training throughput on a 2-core CPU.
 
     Args:
         width: channels of the last stage, C (the map's depth).
@@ -135,9 +122,9 @@ class DigitNet(nn.Module):
         self.features = nn.Sequential(
             _conv_bn_relu(3, 32, stride=2),  # 1/2
             _conv_bn_relu(32, 64, stride=2),  # 1/4
-            _ResidualBlock(64),
+            BasicBlock(64, 64),
             _conv_bn_relu(64, width, stride=2),  # 1/8
-            _ResidualBlock(width),
+            BasicBlock(width, width),
         )
         self.out_channels: int = width
 
