@@ -30,6 +30,8 @@ class ModelEMA(nn.Module):
         self.module = copy.deepcopy(model).eval()
         for param in self.module.parameters():
             param.requires_grad_(False)
+        # Parameters are averaged, everything else in the state dict (buffers) is copied.
+        self._param_names = frozenset(name for name, _ in self.module.named_parameters())
         self.decay = decay
         self.warmup = warmup
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
@@ -44,10 +46,9 @@ class ModelEMA(nn.Module):
         """Move the EMA towards ``model``'s current weights."""
         d = self.current_decay()
         ema_state = self.module.state_dict()
-        param_names = {name for name, _ in self.module.named_parameters()}
         for name, value in model.state_dict().items():
             target = ema_state[name]
-            if value.dtype.is_floating_point and name in param_names:
+            if value.dtype.is_floating_point and name in self._param_names:
                 target.lerp_(value.detach().to(target.dtype), 1.0 - d)
             else:
                 target.copy_(value)
