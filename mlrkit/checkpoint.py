@@ -23,13 +23,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from mlrkit.errors import MlrkitError
+
 FORMAT = "mlrkit-checkpoint"
 VERSION = 1
 # Config keys that define the architecture: a checkpoint only loads into a model built the same.
 ARCHITECTURE_KEYS = ("backbone", "head", "embed_dim", "head_kwargs")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(MlrkitError, RuntimeError):
     """A checkpoint file is missing, truncated, corrupt or not an mlrkit checkpoint."""
 
 

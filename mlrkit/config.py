@@ -23,9 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-class ConfigError(ValueError):
-    """A config value, key, preset or override is invalid."""
+from mlrkit.errors import ConfigError
 
 
 @dataclass

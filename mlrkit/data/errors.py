@@ -6,6 +6,8 @@ offending file and suggests a fix, so a notebook user can act on it without read
 
 from __future__ import annotations
 
+from mlrkit.errors import MlrkitError
+
 __all__ = [
     "AnnotationError",
     "DatasetError",
@@ -17,7 +19,7 @@ __all__ = [
 ]
 
 
-class DatasetError(ValueError):
+class DatasetError(MlrkitError, ValueError):
     """Base class of every data-layer error (bad files, bad policies, empty datasets)."""
 
 

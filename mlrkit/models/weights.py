@@ -29,6 +29,7 @@ from torchvision.models import WeightsEnum
 
 from mlrkit.data.download import download_file
 from mlrkit.data.errors import DownloadError
+from mlrkit.errors import MlrkitError
 
 # Seconds a single socket operation (connect, read) may block before the download gives up.
 DOWNLOAD_TIMEOUT_S = 20.0
@@ -38,7 +39,7 @@ _HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")
 _WRAPPER_KEYS = ("state_dict", "model")
 
 
-class PretrainedWeightsError(RuntimeError):
+class PretrainedWeightsError(MlrkitError, RuntimeError):
     """Weights could not be found, downloaded or loaded; the message says how to fix it."""
 
 
