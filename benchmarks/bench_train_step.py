@@ -1,7 +1,7 @@
 """Training throughput on CPU: GAP + BCE vs class attention + discriminative loss vs + SADCL.
 
 Same backbone, input size and batch for every setup; each timed unit is a full training step
-through ``mlrkit.training.train_one_epoch`` (forward, objective, backward, AdamW step). The setups
+through ``mlrkit.train.train_one_epoch`` (forward, objective, backward, AdamW step). The setups
 run interleaved, round after round, so that background load hits them alike; the median
 images/s per setup and the overhead ratios against GAP + BCE are printed from this one run.
 
@@ -28,31 +28,25 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlrkit.config import OptimConfig
-from mlrkit.losses import MultiLabelObjective
+from mlrkit.losses import build_objective
 from mlrkit.models import build_model
-from mlrkit.schedules import build_optimizer
-from mlrkit.training import train_one_epoch
+from mlrkit.train import build_optimizer, train_one_epoch
 
 K = 10
-SETUPS = {
-    "gap+bce": ("gap", {"classification": "bce"}),
-    "attn+bce": ("class_attention", {"classification": "bce"}),
-    "attn+asl+disc-A": (
-        "class_attention",
-        {"classification": "asl", "discriminative": "contrastive"},
-    ),
-    "attn+asl+sadcl": ("class_attention", {"classification": "asl", "sadcl": True}),
+SETUPS = {  # name: (head, loss setup)
+    "gap+bce": ("gap", "bce"),
+    "attn+bce": ("class_attention", "bce"),
+    "attn+asl+disc-A": ("class_attention", "disc-contrastive"),
+    "attn+asl+sadcl": ("class_attention", "sadcl"),
 }
 
 
 def make_setup(name: str, backbone: str, batch: int):
-    head, loss = SETUPS[name]
+    head, setup = SETUPS[name]
     torch.manual_seed(0)
     model = build_model(backbone, head=head, num_classes=K)
-    kwargs = dict(loss)
-    if kwargs.get("sadcl"):
-        kwargs["bank_size"] = batch
-    objective = MultiLabelObjective(K, model.feature_dim, **kwargs)
+    options = {"bank_size": batch, "stage": 2} if setup == "sadcl" else {}
+    objective = build_objective(setup, K, model.feature_dim, **options)
     optimizer = build_optimizer(model, [objective], OptimConfig(lr=1e-3))
     return model, objective, optimizer
 

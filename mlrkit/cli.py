@@ -2,6 +2,7 @@
 
 python -m mlrkit train --preset digits --loss disc-contrastive --out runs/x
 python -m mlrkit train --out runs/x --resume   # continue runs/x (its config.json, last.pt)
+python -m mlrkit train --out runs/x --overwrite   # discard runs/x and train again
 python -m mlrkit evaluate runs/x            # best.pt of a run dir, or a .pt file
 python -m mlrkit predict runs/x --out scores.csv
 python -m mlrkit embed runs/x --out features.npz
@@ -19,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mlrkit.checkpoint import CheckpointError
-from mlrkit.config import LOSS_SETUPS, PRESETS, Config, apply_overrides, load_config, preset
+from mlrkit.config import LOSS_SETUP_NAMES, PRESETS, Config, apply_overrides, load_config, preset
+from mlrkit.errors import MlrkitError
+from mlrkit.train.recipe import check_config
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
@@ -37,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mlrkit",
         description="mlrkit: multi-label image recognition experiments (train, evaluate, ...).",
-        epilog="examples:\n" + "\n".join("  " + line for line in __doc__.splitlines()[2:9]) + "\n\n"
+        epilog="examples:\n"
+        + "\n".join("  " + line for line in __doc__.splitlines()[2:10])
+        + "\n\n"
         "Multi-GPU: torchrun --nproc_per_node=N -m mlrkit train ... "
         "(DDP; only rank 0 writes). `COMMAND --help` lists each command's flags.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -59,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="a config.json (e.g. from an earlier run) instead of a preset")
     t.add_argument(
         "--loss",
-        choices=sorted(LOSS_SETUPS),
+        choices=LOSS_SETUP_NAMES,
         help="loss setup (default: the preset's, disc-contrastive)",
     )
     t.add_argument("--out", required=True, help="run directory")
@@ -70,7 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, help="optim.batch_size")
     t.add_argument("--lr", type=float, help="optim.lr")
     t.add_argument("--workers", type=int, help="data.num_workers")
-    t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in OUT (from last.pt, or best.pt when last.pt is missing/corrupt)",
+    )
+    t.add_argument(
+        "--overwrite", action="store_true", help="discard the run files in OUT and train again"
+    )
     t.add_argument(
         "--set",
         action="append",
@@ -134,12 +145,12 @@ def train_config(args: argparse.Namespace) -> Config:
     overrides += [f"{k}={v}" for k, v in flags.items() if v is not None]
     if args.no_progress:
         overrides.append("train.progress=false")
-    return apply_overrides(cfg, overrides + list(args.set))
+    return check_config(apply_overrides(cfg, overrides + list(args.set)))
 
 
 def _train(args: argparse.Namespace) -> int:
     from mlrkit.distributed import cleanup, init_distributed
-    from mlrkit.engine import fit
+    from mlrkit.train import fit
 
     cfg = train_config(args)
     info = init_distributed()
@@ -156,7 +167,10 @@ def _train(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     try:
-        result = fit(cfg, args.out, resume=args.resume, callback=report)
+        result = fit(cfg, args.out, resume=args.resume, overwrite=args.overwrite, callback=report)
+    except KeyboardInterrupt:
+        say(_interrupted(Path(args.out)), file=sys.stderr)
+        return 130
     finally:
         cleanup()
     best = "n/a" if result.best_metric is None else f"{100 * result.best_metric:.2f}"
@@ -167,10 +181,23 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from mlrkit.inference import evaluate_split, load_trained, split_dataset
+def _interrupted(out: Path) -> str:
+    """What an interrupted ``train`` left behind and how to continue it."""
+    from mlrkit.train.rundir import read_history
 
-    trained = load_trained(args.checkpoint, device=args.device, ema=args.ema)
+    rows = read_history(out / "metrics.jsonl")
+    kept = (
+        f"last.pt holds epoch {rows[-1]['epoch']} and is kept"
+        if rows and (out / "last.pt").exists()
+        else "no epoch was finished, nothing was saved"
+    )
+    return f"interrupted: {kept}; continue with: python -m mlrkit train --out {out} --resume"
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from mlrkit.runs import evaluate_split, load_run, split_dataset
+
+    trained = load_run(args.checkpoint, device=args.device, ema=args.ema)
     dataset = split_dataset(trained, args.split, args.data, args.limit)
     result = evaluate_split(trained, dataset, threshold=args.threshold)
     print(
@@ -186,10 +213,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from mlrkit.inference import load_trained, predict_frame, split_dataset
+    from mlrkit.runs import load_run, score_table, split_dataset
 
-    trained = load_trained(args.checkpoint, device=args.device, ema=args.ema)
-    frame = predict_frame(trained, split_dataset(trained, args.split, args.data, args.limit))
+    trained = load_run(args.checkpoint, device=args.device, ema=args.ema)
+    frame = score_table(trained, split_dataset(trained, args.split, args.data, args.limit))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out, index=False)
     print(f"wrote {len(frame)} rows x {len(trained.classes)} class scores to {args.out}")
@@ -197,10 +224,10 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    from mlrkit.inference import extract_features, load_trained, split_dataset
+    from mlrkit.runs import class_features, load_run, split_dataset
 
-    trained = load_trained(args.checkpoint, device=args.device, ema=args.ema)
-    arrays = extract_features(trained, split_dataset(trained, args.split, args.data, args.limit))
+    trained = load_run(args.checkpoint, device=args.device, ema=args.ema)
+    arrays = class_features(trained, split_dataset(trained, args.split, args.data, args.limit))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)
     print(f"wrote features {arrays['features'].shape} to {args.out}")
@@ -222,10 +249,10 @@ def _demo(args: argparse.Namespace) -> int:
     import nbformat
     from nbclient import NotebookClient
 
-    from mlrkit.builders import ensure_digits
     from mlrkit.config import DataConfig
+    from mlrkit.train.recipe import prepare_data
 
-    ensure_digits(DataConfig())
+    prepare_data(DataConfig())
     notebooks = sorted(Path(args.notebooks).glob("[0-9]*.ipynb"))
     if not notebooks:
         print(f"no numbered notebooks in {args.notebooks}", file=sys.stderr)
@@ -253,12 +280,27 @@ COMMANDS = {
 }
 
 
+def one_line(err: BaseException) -> str:
+    """An mlrkit error as the single line the CLI prints.
+
+    An error raised inside a DataLoader worker comes back with the worker's traceback embedded
+    in its message; only the original message is kept, with the worker named.
+    """
+    text = str(err)
+    if "Original Traceback" in text:
+        where = text.splitlines()[0].removeprefix("Caught ").rstrip(".")
+        last = text.strip().splitlines()[-1]
+        original = last.split(": ", 1)[1] if ": " in last else last
+        text = f"{original} (raised {where.split(' ', 1)[-1]})"
+    return f"error: {type(err).__name__}: " + " ".join(text.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m mlrkit`` and of the ``mlrkit`` script."""
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, FileExistsError, CheckpointError, FloatingPointError) as err:
+    except MlrkitError as err:
         # Library errors already say what went wrong and how to fix it; no traceback needed.
-        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        print(one_line(err), file=sys.stderr)
         return 2

@@ -74,19 +74,19 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """Objective; ``setup`` names one of :data:`LOSS_SETUPS`.
+    """Objective; ``setup`` names one of :data:`LOSS_SETUP_NAMES`.
 
     Attributes:
         setup: ``bce``, ``asl``, ``disc-contrastive`` (the default method loss),
             ``disc-center``, ``sadcl``.
-        objective_kwargs: extra keyword arguments for ``mlrkit.losses.MultiLabelObjective``
+        objective_kwargs: options of the setup's builder in ``mlrkit.losses.setups````
             (e.g. ``{"disc_weight": 0.5}``), on top of what the setup fixes.
         sadcl_stage1_epochs: SADCL only: epochs of stage 1 (base model with ASL) before the
             prototypes are initialised and stage 2 fine-tunes with ASL + SSCL + PSCL;
             0 = half of ``train.epochs`` (see :func:`sadcl_stage1_epochs`).
         sadcl_stage2_lr_mult: SADCL only: stage-2 learning rate relative to ``optim.lr``.
         prototype_threshold: SADCL only: score above which a positive counts as confidently
-            correct when initialising prototypes (METHOD.md section 2: 0.85).
+            correct when initialising prototypes (SADCL's 0.85).
     """
 
     setup: str = "disc-contrastive"
@@ -168,18 +168,13 @@ class Config:
 # Metrics that can select best.pt (rows of metrics.jsonl; higher is better).
 BEST_METRICS = tuple(f"{p}_{m}" for p in ("val", "ema_val") for m in ("mAP", "CF1", "OF1"))
 
-# Keyword arguments for mlrkit.losses.MultiLabelObjective fixed by each loss setup.
-LOSS_SETUPS: dict[str, dict[str, Any]] = {
-    "bce": {"classification": "bce", "discriminative": None, "sadcl": False},
-    "asl": {"classification": "asl", "discriminative": None, "sadcl": False},
-    "disc-contrastive": {"classification": "asl", "discriminative": "contrastive", "sadcl": False},
-    "disc-center": {"classification": "asl", "discriminative": "center", "sadcl": False},
-    "sadcl": {"classification": "asl", "discriminative": None, "sadcl": True},
-}
+# The loss setups (their builders are mlrkit.losses.LOSS_SETUPS; a test keeps the two in step).
+LOSS_SETUP_NAMES: tuple[str, ...] = ("bce", "asl", "disc-contrastive", "disc-center", "sadcl")
 
 
 # Each preset lists only what differs from the dataclass defaults; preset() builds it through
-# config_from_dict, like a config.json. Numbers from METHOD.md section 5 unless marked.
+# config_from_dict, like a config.json. Recipes from the papers (docs/method.md, "Published
+# numbers and recipes") unless marked.
 PRESETS: dict[str, dict[str, Any]] = {
     # Small CNN on the embedded 64 px digits, CPU. Measured on the 2-core CPU (disc-contrastive,
     # 8 epochs): val mAP 98.4 in 83 s wall, see the engine report; decoded images stay cached.
@@ -229,7 +224,8 @@ def preset(name: str, loss: str | None = None) -> Config:
 
     Args:
         name: one of :data:`PRESETS` (``digits``, ``voc07``, ``coco14``).
-        loss: a loss setup from :data:`LOSS_SETUPS`; None keeps the preset's (``disc-contrastive``).
+        loss: a loss setup from :data:`LOSS_SETUP_NAMES`; None keeps the preset's
+            (``disc-contrastive``).
 
     Returns:
         A fresh :class:`Config` (safe to mutate).
@@ -238,8 +234,8 @@ def preset(name: str, loss: str | None = None) -> Config:
         raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     cfg = config_from_dict(PRESETS[name])
     if loss is not None:
-        if loss not in LOSS_SETUPS:
-            raise ConfigError(f"unknown loss setup {loss!r}; choose one of {sorted(LOSS_SETUPS)}")
+        if loss not in LOSS_SETUP_NAMES:
+            raise ConfigError(f"unknown loss setup {loss!r}; choose one of {LOSS_SETUP_NAMES}")
         cfg.loss.setup = loss
     return validate(cfg)
 
@@ -252,7 +248,23 @@ def sadcl_stage1_epochs(cfg: Config) -> int:
 def validate(cfg: Config) -> Config:
     """Check values that would otherwise fail deep inside training; returns ``cfg``."""
     checks = [
-        (cfg.loss.setup in LOSS_SETUPS, f"loss.setup {cfg.loss.setup!r} is not a loss setup"),
+        (
+            cfg.loss.setup in LOSS_SETUP_NAMES,
+            f"loss.setup {cfg.loss.setup!r} is not a loss setup; choose one of {LOSS_SETUP_NAMES}",
+        ),
+        (cfg.optim.lr > 0, f"optim.lr must be > 0, got {cfg.optim.lr}"),
+        (
+            cfg.optim.head_lr_mult > 0,
+            f"optim.head_lr_mult must be > 0, got {cfg.optim.head_lr_mult}",
+        ),
+        (
+            cfg.optim.weight_decay >= 0,
+            f"optim.weight_decay must be >= 0, got {cfg.optim.weight_decay}",
+        ),
+        (
+            cfg.loss.sadcl_stage2_lr_mult >= 0,
+            f"loss.sadcl_stage2_lr_mult must be >= 0, got {cfg.loss.sadcl_stage2_lr_mult}",
+        ),
         (cfg.optim.name in ("adamw", "sgd"), f"optim.name {cfg.optim.name!r} not in adamw, sgd"),
         (
             cfg.optim.schedule in ("onecycle", "step", "constant"),
@@ -369,6 +381,12 @@ def apply_overrides(cfg: Config, overrides: typing.Iterable[str]) -> Config:
     """Apply ``section.field=value`` strings (values parsed as JSON, else strings).
 
     Example: ``["optim.lr=3e-4", "model.embed_dim=null", "data.policy={\\"year\\": \\"2012\\"}"]``.
+
+    Dict fields (``data.policy``, ``model.head_kwargs``, ``loss.objective_kwargs``) are merged
+    into the current dict, so an override keeps the preset's other keys (``voc07``'s
+    ``reduction: mean`` survives ``loss.objective_kwargs={"disc_weight": 0.5}``). A key set to
+    ``null`` is removed (``{"reduction": null}`` goes back to the default); ``{}`` changes nothing.
+
     Returns a new validated config; ``cfg`` is not modified.
     """
     data = config_to_dict(cfg)
@@ -391,7 +409,16 @@ def apply_overrides(cfg: Config, overrides: typing.Iterable[str]) -> Config:
             data[section][name] = text
             continue
         try:  # JSON: numbers, true/false/null, lists, objects; anything else stays a string
-            data[section][name] = json.loads(text)
+            value = json.loads(text)
         except json.JSONDecodeError:
-            data[section][name] = text
+            value = text
+        if typing.get_origin(hint) is dict:
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"override {item!r}: {section}.{name} takes a JSON object, e.g. "
+                    f"{section}.{name}='{{\"key\": 1}}'"
+                )
+            merged = {**data[section][name], **value}
+            value = {k: v for k, v in merged.items() if v is not None}
+        data[section][name] = value
     return config_from_dict(data)

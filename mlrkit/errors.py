@@ -7,7 +7,7 @@ exception a caller would expect (``ValueError``, ``FileExistsError``, ...), so `
 ValueError`` keeps working.
 
 Where the errors live: this module holds the cross-cutting ones; each layer defines its own
-next to the code that raises them (``mlrkit.data.errors``, ``mlrkit.checkpoint``,
+next to the code that raises them (``mlrkit.data.errors``, ``mlrkit.train.checkpoint``,
 ``mlrkit.models.weights``, ``mlrkit.train.loops``), all deriving from :class:`MlrkitError`.
 """
 

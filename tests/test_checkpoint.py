@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from mlrkit.checkpoint import (
+from mlrkit.train.checkpoint import (
     FORMAT,
     VERSION,
     CheckpointError,

@@ -12,10 +12,11 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score
 
-from mlrkit.checkpoint import load_checkpoint
 from mlrkit.cli import build_parser, main, train_config
 from mlrkit.config import sadcl_stage1_epochs
 from mlrkit.data import build_dataset, make_digit_scenes
+from mlrkit.data.digits import MARKER
+from mlrkit.train.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -134,9 +135,11 @@ def test_demo_executes_numbered_notebooks_in_order(
     import nbformat
 
     monkeypatch.chdir(tmp_path)
-    marker = tmp_path / "data" / "digits" / "annotations" / "instances_val.json"
-    marker.parent.mkdir(parents=True)
-    marker.write_text("{}")  # pretend the embedded dataset exists: no generation here
+    root = tmp_path / "data" / "digits"  # pretend the embedded dataset exists: no generation
+    (root / "annotations").mkdir(parents=True)
+    (root / MARKER).write_text("{}")
+    for split in ("train", "val"):
+        (root / "annotations" / f"instances_{split}.json").write_text("{}")
     books = tmp_path / "notebooks"
     books.mkdir()
     for name, code in [("02_b", "open('order.txt', 'a').write('b')"), ("01_a", "x = 6 * 7\nx")]:

@@ -170,3 +170,66 @@ def test_corrupt_jpeg_names_it(tmp_path: Path) -> None:
     (tmp_path / "images" / "000000000030.jpg").write_bytes(b"\xff\xd8 not really a jpeg" * 4)
     with pytest.raises(ImageFileError, match=r"000000000030\.jpg.*remove it"):
         dataset[2]
+
+
+def _rewrite(path: Path, section: str, value: object) -> Path:
+    """Replace one section of the annotation file written by ``_write_coco``."""
+    coco = json.loads(path.read_text())
+    coco[section] = value
+    path.write_text(json.dumps(coco))
+    return path
+
+
+def test_duplicate_image_ids_are_refused_not_merged(tmp_path: Path) -> None:
+    path = _write_coco(tmp_path)
+    images = json.loads(path.read_text())["images"]
+    images[1]["id"] = 10  # 000000000020.jpg now claims image 10 too: one file would be dropped
+    _rewrite(path, "images", images)
+    with pytest.raises(
+        AnnotationError, match=r"instances\.json: ids listed more than once in 'images': 10 \(1 in"
+    ):
+        CocoMultiLabel(tmp_path / "images", path)
+
+
+def test_many_duplicate_image_ids_show_the_first_few_and_the_count(tmp_path: Path) -> None:
+    path = _write_coco(tmp_path)
+    images = [{"id": i % 7, "file_name": f"{i}.jpg"} for i in range(14)]
+    _rewrite(path, "images", images)
+    with pytest.raises(AnnotationError, match=r"'images': 0, 1, 2, 3, 4, \.\.\. \(7 in all\)"):
+        CocoMultiLabel(tmp_path / "images", path)
+
+
+def test_duplicate_category_ids_are_refused_not_merged(tmp_path: Path) -> None:
+    path = _rewrite(_write_coco(tmp_path), "categories", [*CATEGORIES, {"id": 3, "name": "bus"}])
+    with pytest.raises(
+        AnnotationError, match=r"instances\.json: ids listed more than once in 'categories': 3 "
+    ):
+        CocoMultiLabel(tmp_path / "images", path)
+
+
+def test_category_without_name_names_its_id_and_the_key(tmp_path: Path) -> None:
+    path = _rewrite(_write_coco(tmp_path), "categories", [*CATEGORIES[:2], {"id": 3}])
+    with pytest.raises(AnnotationError, match=r"instances\.json: category id 3 has no 'name'"):
+        CocoMultiLabel(tmp_path / "images", path)
+
+
+def test_images_as_a_dict_is_named_plainly(tmp_path: Path) -> None:
+    path = _write_coco(tmp_path)
+    images = {str(image["id"]): image for image in json.loads(path.read_text())["images"]}
+    _rewrite(path, "images", images)
+    with pytest.raises(
+        AnnotationError, match=r"instances\.json: 'images' must be a list of objects, got dict"
+    ):
+        CocoMultiLabel(tmp_path / "images", path)
+
+
+def test_json_with_byte_order_mark_loads_like_without(tmp_path: Path) -> None:
+    path = _write_coco(tmp_path)
+    with_bom = path.with_name("instances_bom.json")
+    with_bom.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # as Notepad saves "UTF-8"
+    plain = CocoMultiLabel(tmp_path / "images", path, keep_unannotated=True)
+    bom = CocoMultiLabel(tmp_path / "images", with_bom, keep_unannotated=True)
+    assert bom.classes == plain.classes and bom.image_ids == plain.image_ids
+    assert bom.paths == plain.paths
+    np.testing.assert_array_equal(bom.targets.numpy(), plain.targets.numpy())
+    np.testing.assert_array_equal(bom.targets.numpy(), _reference_targets(IMAGES))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from mlrkit.data import (
     MissingFileError,
     UnknownClassError,
 )
+from mlrkit.data.errors import DatasetWarning
 
 ROWS = [("img/a.jpg", ["dog", "cat"]), ("img/b.jpg", []), ("img/c.jpg", ["car"])]
 
@@ -115,3 +117,97 @@ def test_missing_image_suggests_image_root(tmp_path: Path) -> None:
     dataset = CsvMultiLabel(_labels_csv(tmp_path))  # no image written
     with pytest.raises(MissingFileError, match=r"a\.jpg.*image_root"):
         dataset[0]
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "found"),
+    [
+        ("img/a.jpg,cat,dog\nimg/b.jpg,\n", 2, 3),  # pandas made column 1 the index: no error
+        ("img/a.jpg,cat\nimg/b.jpg,\nimg/c.jpg,car,extra\n", 4, 3),
+        ("img/a.jpg,cat\nimg/b.jpg\n", 3, 1),  # pandas filled the missing cell silently
+    ],
+)
+def test_row_with_wrong_field_count_names_its_line(
+    tmp_path: Path, body: str, line: int, found: int
+) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text("image,labels\n" + body)
+    with pytest.raises(
+        AnnotationError, match=rf"list\.csv, line {line}: {found} fields, expected 2 .*image,labels"
+    ):
+        CsvMultiLabel(path)
+
+
+def test_quoted_commas_and_blank_lines_keep_true_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text('image,labels\n"img/a,1.jpg",cat\n\nimg/b.jpg,\n\nimg/c.jpg,zebra\n')
+    with pytest.raises(UnknownClassError, match=r"list\.csv, line 6: unknown class 'zebra'"):
+        CsvMultiLabel(path, classes=["cat"])
+    path.write_text(path.read_text().replace("zebra", "cat"))
+    dataset = CsvMultiLabel(path)
+    assert [p.name for p in dataset.paths] == ["a,1.jpg", "b.jpg", "c.jpg"]
+    assert dataset.targets.tolist() == [[1.0], [0.0], [1.0]]
+
+
+def test_byte_order_mark_is_ignored(tmp_path: Path) -> None:
+    plain = _labels_csv(tmp_path)
+    with_bom = tmp_path / "bom.csv"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())  # as Excel saves "CSV UTF-8"
+    dataset = CsvMultiLabel(with_bom)
+    assert dataset.classes == ("car", "cat", "dog")
+    np.testing.assert_array_equal(dataset.targets.numpy(), _reference(["car", "cat", "dog"]))
+
+
+def test_repeated_header_column_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "onehot.csv"
+    path.write_text("image,dog,cat,dog\na.jpg,1,0,1\n")  # pandas renamed the second 'dog.1'
+    with pytest.raises(AnnotationError, match=r"onehot\.csv, line 1: .*'dog' more than once"):
+        CsvMultiLabel(path)
+
+
+def _first_occurrences(rows: list) -> list:
+    """Slow oracle: walk the rows, keep a row only if its normalised path was not seen yet."""
+    kept, seen = [], []
+    for path, names in rows:
+        key = Path(path)
+        if key not in seen:
+            seen.append(key)
+            kept.append((path, names))
+    return kept
+
+
+def test_repeated_images_keep_the_first_row_and_warn(tmp_path: Path) -> None:
+    rows = [
+        *ROWS,
+        ("img/a.jpg", ["cat", "dog"]),  # same labels in another order: a plain repeat
+        ("./img/c.jpg", ["cat"]),  # same file as img/c.jpg, different labels
+        ("img/b.jpg", []),
+        ("img/b.jpg", ["dog"]),  # contradicts the empty first row
+    ]
+    with pytest.warns(
+        DatasetWarning,
+        match=r"list\.csv: 4 row\(s\) repeat .*; 2 of them had labels that differ .*"
+        r"'\./img/c\.jpg' \(line 6 repeats line 4\), 'img/b\.jpg' \(line 8 repeats line 3\), "
+        r"'img/a\.jpg' \(line 5 repeats line 2\)",
+    ):
+        dataset = CsvMultiLabel(_labels_csv(tmp_path, rows=rows))
+    kept = _first_occurrences(rows)
+    assert kept == ROWS
+    assert dataset.paths == [tmp_path / p for p, _ in kept]
+    assert dataset.classes == ("car", "cat", "dog")
+    np.testing.assert_array_equal(dataset.targets.numpy(), _reference(["car", "cat", "dog"], kept))
+
+
+def test_repeated_images_in_class_columns(tmp_path: Path) -> None:
+    path = tmp_path / "onehot.csv"
+    path.write_text("image,dog,cat\na.jpg,1,0\nb.jpg,0,1\na.jpg,1, 0\na.jpg,0,1\n")
+    with pytest.warns(DatasetWarning, match=r"2 row\(s\) repeat .*; 1 of them had labels"):
+        dataset = CsvMultiLabel(path)
+    assert [p.name for p in dataset.paths] == ["a.jpg", "b.jpg"]
+    assert dataset.targets.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+
+
+def test_distinct_images_load_without_warning(tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DatasetWarning)
+        assert len(CsvMultiLabel(_labels_csv(tmp_path))) == len(ROWS)

@@ -37,7 +37,7 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
     make_digit_scenes(tmp_path / "b", seed=7, n_train=30, n_val=10)
     make_digit_scenes(tmp_path / "c", seed=8, n_train=30, n_val=10)
     a, b, c = (_tree_hashes(tmp_path / name) for name in "abc")
-    assert len(a) == 30 + 10 + 2
+    assert len(a) == 30 + 10 + 2 + 1  # scenes, two annotation files, the marker
     assert a == b
     assert a.keys() == c.keys() and a != c
 

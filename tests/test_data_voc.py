@@ -19,6 +19,7 @@ from mlrkit.data import (
     UnknownClassError,
     VOCMultiLabel,
 )
+from mlrkit.data.errors import DatasetWarning
 
 # image id -> objects (name, difficult)
 OBJECTS = {
@@ -167,3 +168,16 @@ def test_missing_and_corrupt_jpeg(tmp_path: Path) -> None:
     (base / "JPEGImages" / "000002.jpg").write_bytes(b"garbage")
     with pytest.raises(DatasetError, match=r"000002\.jpg.*corrupt"):
         dataset[1]
+
+
+def test_repeated_ids_in_split_list_are_kept_once_with_a_warning(tmp_path: Path) -> None:
+    base = _write_voc(tmp_path)
+    listed = ["000001", "000002", "000001", "000003", "000002 ", "000001"]
+    (base / "ImageSets" / "Main" / "trainval.txt").write_text("\n".join(listed) + "\n")
+    with pytest.warns(
+        DatasetWarning,
+        match=r"trainval\.txt: dropped 3 repeated line\(s\).*: 000001, 000002 \(2 in all\)",
+    ):
+        dataset = VOCMultiLabel(tmp_path, difficult="ignore")
+    assert dataset.image_ids == tuple(SPLITS["trainval"]) and len(dataset) == 3
+    np.testing.assert_array_equal(dataset.targets.numpy(), _reference("trainval", -1))

@@ -11,13 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlrkit import builders
-from mlrkit.checkpoint import CheckpointMismatchError, load_checkpoint
 from mlrkit.config import Config, apply_overrides, preset
 from mlrkit.data import make_digit_scenes
-from mlrkit.engine import fit
-from mlrkit.inference import load_trained
-from mlrkit.training import NonFiniteLossError
+from mlrkit.runs import load_run
+from mlrkit.train import NonFiniteLossError, fit, recipe
+from mlrkit.train.checkpoint import CheckpointMismatchError, load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -137,7 +135,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(
     if "train.ema_decay=0.9" in extra:
         # EMA metrics are reported under their own keys, next to the raw ones.
         assert all("ema_val_mAP" in r and "val_mAP" in r for r in full.history)
-        ema_model = load_trained(tmp_path / "full" / "last.pt", device="cpu", ema=True).model
+        ema_model = load_run(tmp_path / "full" / "last.pt", device="cpu", ema=True).model
         for name, value in ema_model.state_dict().items():
             assert torch.equal(value, a["ema"][f"module.{name}"]), name
 
@@ -161,7 +159,7 @@ def test_non_finite_loss_stops_with_epoch_and_step_and_keeps_last_good(
     digits_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = tiny_config(digits_root, "train.epochs=3")
-    real_build = builders.build_objective
+    real_build = recipe.objective_from_config
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
@@ -178,7 +176,7 @@ def test_non_finite_loss_stops_with_epoch_and_step_and_keeps_last_good(
         objective.forward = forward
         return objective
 
-    monkeypatch.setattr(builders, "build_objective", poisoned)
+    monkeypatch.setattr(recipe, "objective_from_config", poisoned)
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 2 of 4"):
         fit(cfg, tmp_path / "run")
     state = load_checkpoint(tmp_path / "run" / "last.pt")
@@ -196,7 +194,7 @@ def test_resume_with_another_architecture_or_classes_says_what_differs(
     other = apply_overrides(cfg, ["model.head=query", "train.epochs=2"])
     with pytest.raises(CheckpointMismatchError, match=r"model\.head: checkpoint 'class_attention'"):
         fit(other, tmp_path / "run", resume=True)
-    train, val = builders.build_datasets(cfg, (0.5,) * 3, (0.25,) * 3)
+    train, val = recipe.datasets_from_config(cfg, (0.5,) * 3, (0.25,) * 3)
     train.classes = tuple(reversed(train.classes))
     with pytest.raises(CheckpointMismatchError, match="different order"):
         fit(apply_overrides(cfg, ["train.epochs=2"]), tmp_path / "run", True, datasets=(train, val))

@@ -17,15 +17,16 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlrkit.config import OptimConfig
-from mlrkit.ema import ModelEMA
 from mlrkit.models import ModelOutput
-from mlrkit.schedules import build_optimizer, build_scheduler, param_groups
-from mlrkit.training import (
+from mlrkit.runtime import resolve_amp, resolve_device
+from mlrkit.train import (
+    ModelEMA,
     NonFiniteLossError,
+    build_optimizer,
+    build_scheduler,
     evaluate,
+    param_groups,
     predict,
-    resolve_amp,
-    resolve_device,
     train_one_epoch,
 )
 

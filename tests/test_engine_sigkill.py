@@ -18,19 +18,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlrkit.checkpoint import load_checkpoint
 from mlrkit.config import apply_overrides, preset, save_config
 from mlrkit.data import make_digit_scenes
-from mlrkit.engine import fit
+from mlrkit.train import fit
+from mlrkit.train.checkpoint import load_checkpoint
 
 CHILD = r"""
 import os, sys, time
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
-from mlrkit import builders
+from mlrkit.train import recipe
 from mlrkit.config import load_config
-from mlrkit.engine import fit
+from mlrkit.train import fit
 
 config, out, mode, at, marker = sys.argv[1:6]
 at = int(at)
@@ -40,7 +40,7 @@ def wait_for_kill():
     time.sleep(120)  # the test kills us with SIGKILL here
 
 if mode == "step":  # stop inside the objective's forward at training step `at` (global count)
-    real_build, count = builders.build_objective, [0]
+    real_build, count = recipe.objective_from_config, [0]
     def build(*args, **kwargs):
         objective = real_build(*args, **kwargs)
         forward = objective.forward
@@ -51,7 +51,7 @@ if mode == "step":  # stop inside the objective's forward at training step `at` 
             return forward(output, targets)
         objective.forward = counted
         return objective
-    builders.build_objective = build
+    recipe.objective_from_config = build
 elif mode == "save":  # stop halfway through writing checkpoint number `at`
     real_save, count = torch.save, [0]
     def save(obj, handle, *args, **kwargs):

@@ -1,4 +1,5 @@
-"""MultiLabelObjective, MemoryBank, CenterMarginLoss state and init_prototypes."""
+"""MultiLabelObjective (composed from parts), the named setups, MemoryBank, CenterMarginLoss
+state and the prototype accumulator."""
 
 from __future__ import annotations
 
@@ -8,15 +9,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
 
+from mlrkit.errors import InvalidInputError
 from mlrkit.losses import (
+    LOSS_SETUPS,
     CenterMarginLoss,
+    ClassContrastiveLoss,
     MemoryBank,
     MultiLabelObjective,
     ProjectionMLP,
+    PrototypeAccumulator,
+    SADCLTerms,
     asymmetric_loss,
-    init_prototypes,
+    build_objective,
+    classification_loss,
+    setup_options,
     sscl_loss,
 )
 
@@ -59,20 +66,42 @@ def confident_output(seed: int, y: Tensor, requires_grad: bool = True) -> Output
     return Output(6.0 * (2 * (y == 1).float() - 1), f)
 
 
+def compose(
+    classification: str = "asl",
+    disc: str | None = None,
+    sadcl: bool = False,
+    bank_size: int = 64,
+    bank_labels: str = "stored",
+    embed_dim: int | None = None,
+) -> MultiLabelObjective:
+    """An objective assembled by hand from its parts (any combination, unlike the setups)."""
+    projection = ProjectionMLP(C, embed_dim) if (disc or sadcl) else None
+    d = projection.out_dim if projection is not None else C
+    discriminative = {
+        None: None,
+        "contrastive": ClassContrastiveLoss(0.2),
+        "center": CenterMarginLoss(K, d),
+    }[disc]
+    terms = SADCLTerms(K, C, d, bank_size=bank_size, bank_labels=bank_labels) if sadcl else None
+    return MultiLabelObjective(
+        classification_loss(classification), projection, discriminative, 1.0, terms
+    )
+
+
 @pytest.mark.parametrize(
     ("kwargs", "names"),
     [
         ({}, {"cls"}),
-        ({"classification": "bce", "discriminative": "contrastive"}, {"cls", "disc"}),
-        ({"classification": "focal", "discriminative": "center"}, {"cls", "disc"}),
+        ({"classification": "bce", "disc": "contrastive"}, {"cls", "disc"}),
+        ({"classification": "focal", "disc": "center"}, {"cls", "disc"}),
         ({"sadcl": True}, {"cls", "sscl", "pscl"}),
-        ({"discriminative": "contrastive", "sadcl": True}, {"cls", "disc", "sscl", "pscl"}),
+        ({"disc": "contrastive", "sadcl": True}, {"cls", "disc", "sscl", "pscl"}),
     ],
 )
 def test_objective_returns_named_terms_and_every_parameter_gets_a_gradient(kwargs, names):
     torch.manual_seed(0)
     model = TinyModel()
-    objective = MultiLabelObjective(K, C, **kwargs).train()
+    objective = compose(**kwargs).train()
     x, y = batch(1)
     objective(model(x), y)  # first step fills the memory bank / centres
     terms = objective(model(x), y)
@@ -86,32 +115,72 @@ def test_objective_returns_named_terms_and_every_parameter_gets_a_gradient(kwarg
 
 
 def test_objective_defaults():
-    objective = MultiLabelObjective(K, C, discriminative="contrastive", sadcl=True)
+    objective = compose(disc="contrastive", sadcl=True)
     assert objective.weights == {"cls": 1.0, "disc": 1.0, "sscl": 100.0, "pscl": 50.0}
-    cls = objective.cls_loss
+    cls = objective.classification
     assert (cls.gamma_neg, cls.gamma_pos, cls.clip) == (4.0, 0.0, 0.05)
-    assert objective.pscl.temperature == 0.07 and objective.sscl_temperature == 0.2
+    assert objective.sadcl.pscl.temperature == 0.07 and objective.sadcl.sscl_temperature == 0.2
     y = batch(2)[1]
     out = confident_output(2, y)
     torch.testing.assert_close(objective(out, y)["cls"], asymmetric_loss(out.logits, y))
 
 
+@pytest.mark.parametrize(
+    ("setup", "parts", "weights"),
+    [
+        ("bce", (False, None, False), {"cls": 1.0}),
+        ("asl", (False, None, False), {"cls": 1.0}),
+        ("disc-contrastive", (True, ClassContrastiveLoss, False), {"cls": 1.0, "disc": 1.0}),
+        ("disc-center", (True, CenterMarginLoss, False), {"cls": 1.0, "disc": 1.0}),
+        ("sadcl", (True, None, True), {"cls": 1.0, "sscl": 100.0, "pscl": 50.0}),
+    ],
+)
+def test_named_setups_compose_the_documented_parts(setup, parts, weights):
+    objective = build_objective(setup, K, C)
+    has_projection, disc_type, has_sadcl = parts
+    assert (objective.projection is not None) == has_projection
+    assert (
+        type(objective.discriminative) is disc_type
+        if disc_type
+        else objective.discriminative is None
+    )
+    assert (objective.sadcl is not None) == has_sadcl
+    assert objective.weights == weights
+    gammas = (0.0, 0.0, 0.0) if setup == "bce" else (4.0, 0.0, 0.05)
+    cls = objective.classification
+    assert (cls.gamma_neg, cls.gamma_pos, cls.clip) == gammas
+    assert setup in LOSS_SETUPS
+
+
+def test_sadcl_stage_one_is_asl_alone_and_options_are_checked_by_name():
+    assert build_objective("sadcl", K, C, stage=1).weights == {"cls": 1.0}
+    assert "disc_weight" in setup_options("disc-contrastive")
+    assert "disc_weight" not in setup_options("bce")
+    with pytest.raises(InvalidInputError, match=r"no option\(s\) \['disc_weigth'\].*disc_weight"):
+        build_objective("disc-contrastive", K, C, disc_weigth=0.5)
+    with pytest.raises(InvalidInputError, match="feature_dim"):
+        build_objective("disc-center", K, None)
+    with pytest.raises(InvalidInputError, match="unknown loss setup"):
+        build_objective("triplet", K, C)
+
+
 def test_sscl_term_uses_the_bank_as_second_view_and_updates_after_the_loss():
     torch.manual_seed(0)
-    objective = MultiLabelObjective(K, C, sadcl=True, bank_size=B).train()
+    objective = compose(sadcl=True, bank_size=B).train()
     y1, y2 = batch(3)[1], batch(4)[1]
     out1, out2 = confident_output(3, y1), confident_output(4, y2)
     first = objective(out1, y1)
     proj = objective.projection
+    bank = objective.sadcl.bank
     torch.testing.assert_close(first["sscl"], sscl_loss(proj(out1.class_features), y1))
     stored = (y1 == 1) & (torch.sigmoid(out1.logits) > 0.8)
-    assert torch.equal(objective.bank.valid, stored)
+    assert torch.equal(bank.valid, stored)
     state = {k: v.clone() for k, v in objective.state_dict().items()}
-    bank_view = proj(objective.bank.features.clone()) * stored[..., None]  # valid rows only
+    bank_view = proj(bank.features.clone()) * stored[..., None]  # valid rows only
     second = objective(out2, y2)
     oracle = sscl_loss(proj(out2.class_features), y2, bank_view, stored.float())
     torch.testing.assert_close(second["sscl"], oracle)
-    current = MultiLabelObjective(K, C, sadcl=True, bank_size=B, bank_labels="current")
+    current = compose(sadcl=True, bank_size=B, bank_labels="current")
     current.load_state_dict(state)
     oracle_current = sscl_loss(
         proj(out2.class_features), y2, bank_view, (stored & (y2 == 1)).float()
@@ -120,7 +189,7 @@ def test_sscl_term_uses_the_bank_as_second_view_and_updates_after_the_loss():
 
 
 def test_eval_mode_changes_no_state():
-    objective = MultiLabelObjective(K, C, discriminative="center", sadcl=True).eval()
+    objective = compose(disc="center", sadcl=True).eval()
     before = {k: v.clone() for k, v in objective.state_dict().items()}
     y = batch(5)[1]
     objective(confident_output(5, y), y)
@@ -130,35 +199,40 @@ def test_eval_mode_changes_no_state():
 
 def test_objective_state_dict_round_trip_restores_bank_centres_prototypes():
     torch.manual_seed(0)
-    objective = MultiLabelObjective(K, C, discriminative="center", sadcl=True, bank_size=B)
+    objective = compose(disc="center", sadcl=True, bank_size=B)
     y = batch(6)[1]
     out = confident_output(6, y, requires_grad=False)
     objective.train()(out, y)
     state = objective.state_dict()
-    for key in ("bank.features", "bank.valid", "center.centers", "pscl.prototypes"):
+    for key in (
+        "sadcl.bank.features", "sadcl.bank.valid", "discriminative.centers",
+        "sadcl.pscl.prototypes",
+    ):  # fmt: skip
         assert key in state
-    restored = MultiLabelObjective(K, C, discriminative="center", sadcl=True, bank_size=2 * B)
+    restored = compose(disc="center", sadcl=True, bank_size=2 * B)
     restored.load_state_dict(state)
-    assert restored.bank.num_slots == B
+    assert restored.sadcl.bank.num_slots == B
     a, b = objective.eval()(out, y), restored.eval()(out, y)
     for name in a:
         torch.testing.assert_close(a[name], b[name], msg=name)
 
 
 def test_objective_errors_name_the_fix():
-    with pytest.raises(ValueError, match="feature_dim"):
-        MultiLabelObjective(K, None, discriminative="contrastive")
-    objective = MultiLabelObjective(K, C, discriminative="contrastive")
+    with pytest.raises(InvalidInputError, match="projection"):
+        MultiLabelObjective(classification_loss(), None, ClassContrastiveLoss())
+    objective = compose(disc="contrastive")
     y = batch(7)[1]
-    with pytest.raises(ValueError, match="class_features is None"):
+    with pytest.raises(InvalidInputError, match="class_features is None"):
         objective(Output(torch.zeros(B, K)), y)
-    assert set(MultiLabelObjective(K)(Output(torch.zeros(B, K)), y)) == {"loss", "cls"}
+    assert set(compose()(Output(torch.zeros(B, K)), y)) == {"loss", "cls"}
+    with pytest.raises(InvalidInputError, match="no projection"):
+        compose().embed(torch.zeros(B, K, C))
 
 
 def test_objective_is_finite_under_bf16_autocast():
     torch.manual_seed(0)
     model = TinyModel()
-    objective = MultiLabelObjective(K, C, discriminative="contrastive", sadcl=True).train()
+    objective = compose(disc="contrastive", sadcl=True).train()
     x, y = batch(8)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         objective(model(x), y)
@@ -237,49 +311,31 @@ def test_center_ema_update_and_state_dict_round_trip():
 
 
 # ------------------------------------------------------------------ prototypes
-class TensorSet(Dataset):
-    classes = tuple(f"digit{k}" for k in range(K))
-
-    def __init__(self, x: Tensor, y: Tensor) -> None:
-        self.x, self.y = x, y
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
-        return self.x[i], self.y[i]
-
-
-def test_init_prototypes_are_class_means_of_confident_positives_with_named_fallbacks():
+def test_prototypes_are_class_means_of_confident_positives_with_named_fallbacks():
     torch.manual_seed(0)
-    model, projection = TinyModel(), ProjectionMLP(C, 6)
-    x = torch.randn(23, IN)
-    with torch.no_grad():
-        out = model(x)
-    y = (torch.rand(23, K) < 0.5).float()
+    n = 23
+    z = torch.randn(n, K, 6)
+    logits = 3 * torch.randn(n, K)
+    y = (torch.rand(n, K) < 0.5).float()
     y[:, 3] = 0  # class 3: no positive at all
-    y[:, 2] = (torch.sigmoid(out.logits[:, 2]) <= 0.85).float()  # class 2: none confident
+    y[:, 2] = (torch.sigmoid(logits[:, 2]) <= 0.85).float()  # class 2: none confident
     assert y[:, 2].sum() > 0
-    loader = DataLoader(TensorSet(x, y), batch_size=5)
-    model.train()
+    names = tuple(f"digit{k}" for k in range(K))
+    accumulator = PrototypeAccumulator(0.85, names)
+    for start in range(0, n, 5):  # batches of 5, 5, 5, 5, 3
+        accumulator.update(z[start : start + 5], logits[start : start + 5], y[start : start + 5])
     with pytest.warns(UserWarning) as record:
-        protos = init_prototypes(model, loader, projection, threshold=0.85)
+        protos = accumulator.compute()
     messages = [str(w.message) for w in record]
     assert any("digit2" in m and "positive samples" in m for m in messages), messages
     assert any("digit3" in m and "every image" in m for m in messages), messages
-    assert model.training and projection.training  # modes restored
-    with torch.no_grad():
-        z = F.normalize(projection(out.class_features).double(), dim=-1)
-    p = torch.sigmoid(out.logits.double())
+    zn = F.normalize(z.double(), dim=-1)
+    p = torch.sigmoid(logits.double())
     for k in range(K):
-        rows = [i for i in range(23) if y[i, k] == 1 and p[i, k] > 0.85]
+        rows = [i for i in range(n) if y[i, k] == 1 and p[i, k] > 0.85]
         if not rows:  # fallbacks: positives whatever their score, then every image
-            rows = [i for i in range(23) if y[i, k] == 1] or list(range(23))
-        mean = sum(z[i, k] for i in rows) / len(rows)
+            rows = [i for i in range(n) if y[i, k] == 1] or list(range(n))
+        mean = sum(zn[i, k] for i in rows) / len(rows)
         torch.testing.assert_close(protos[k], F.normalize(mean, dim=0).float())
-
-    objective = MultiLabelObjective(K, C, sadcl=True, embed_dim=6)
-    objective.projection.load_state_dict(projection.state_dict())
-    with pytest.warns(UserWarning):
-        objective.initialise_prototypes(model, loader)
-    torch.testing.assert_close(objective.pscl.prototypes.detach(), protos)
+    with pytest.raises(InvalidInputError, match="no batch"):
+        PrototypeAccumulator().compute()

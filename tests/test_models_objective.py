@@ -1,7 +1,7 @@
 """Real models under the real combined objectives: every parameter receives a gradient.
 
 The model tests use a simple stand-in loss and the objective tests a stand-in model; this file
-joins the two as training does (``mlrkit.builders``), for every head and every loss setup.
+joins the two as training does (``mlrkit.train.recipe``), for every head and every loss setup.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mlrkit.builders import build_model, build_objective
-from mlrkit.config import LOSS_SETUPS, preset
+from mlrkit.config import LOSS_SETUP_NAMES, preset
+from mlrkit.train.recipe import model_from_config, objective_from_config
 
 K = 7  # odd on purpose
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -38,7 +38,7 @@ def _without_gradient(modules: dict[str, torch.nn.Module]) -> list[str]:
 CASES = [
     (head, setup)
     for head in ("class_attention", "query", "gap")
-    for setup in sorted(LOSS_SETUPS)
+    for setup in LOSS_SETUP_NAMES
     if head != "gap" or setup in ("bce", "asl")
 ]
 
@@ -49,9 +49,9 @@ def test_every_parameter_gets_a_gradient_under_the_combined_objective(head, setu
     cfg = preset("digits", loss=setup)
     cfg.model.head = head
     cfg.model.embed_dim = 32 if head == "query" else None
-    model = build_model(cfg, K)
+    model = model_from_config(cfg, K)
     stage = 2 if setup == "sadcl" else 1  # stage 2 adds SSCL + PSCL to ASL
-    objective = build_objective(cfg, model, stage=stage)
+    objective = objective_from_config(cfg, model, stage=stage)
     terms = objective(model(torch.randn(4, 3, 64, 64)), _targets(4))
     expected = {"loss", "cls"} | {
         "disc-contrastive": {"disc"},

@@ -2,12 +2,19 @@
 
 Every dataset item is ``(image: FloatTensor[3, H, W], target: FloatTensor[K])`` with target values
 in {1, 0, -1 (ignore)}; every dataset has ``classes`` (K names) and ``targets`` (``(N, K)``, for
-statistics without decoding images). Errors derive from :class:`DatasetError` (a ``ValueError``).
+statistics without decoding images). Training loaders reseed per epoch
+(:mod:`mlrkit.data.loaders`). Errors derive from :class:`DatasetError` (a ``ValueError``).
 """
 
 from mlrkit.data.coco import CocoMultiLabel, load_coco
 from mlrkit.data.csvfile import CsvMultiLabel
-from mlrkit.data.digits import DEFAULT_PAIRS, DIGIT_CLASSES, make_digit_scenes
+from mlrkit.data.digits import (
+    DEFAULT_PAIRS,
+    DIGIT_CLASSES,
+    ensure_digit_scenes,
+    is_digit_scenes_root,
+    make_digit_scenes,
+)
 from mlrkit.data.digits_summary import DigitScenesSummary, SplitSummary, summarize_digit_scenes
 from mlrkit.data.download import (
     COCO2014_FILES,
@@ -22,14 +29,22 @@ from mlrkit.data.download import (
 from mlrkit.data.errors import (
     AnnotationError,
     DatasetError,
+    DatasetWarning,
     DownloadError,
     EmptyDatasetError,
     ImageFileError,
     MissingFileError,
     UnknownClassError,
 )
-from mlrkit.data.factory import DATASET_KINDS, build_dataset
+from mlrkit.data.factory import DATASET_KINDS, build_dataset, policy_options
 from mlrkit.data.images import MultiLabelDataset, default_transform, load_rgb
+from mlrkit.data.loaders import (
+    CachedDataset,
+    LimitedDataset,
+    eval_loader,
+    set_loader_epoch,
+    train_loader,
+)
 from mlrkit.data.transforms import eval_transform, train_transform
 from mlrkit.data.voc import VOC_CLASSES, VOCMultiLabel, resolve_difficult_policy
 
@@ -41,13 +56,16 @@ __all__ = [
     "VOC_CLASSES",
     "VOC_FILES",
     "AnnotationError",
+    "CachedDataset",
     "CocoMultiLabel",
     "CsvMultiLabel",
     "DatasetError",
+    "DatasetWarning",
     "DigitScenesSummary",
     "DownloadError",
     "EmptyDatasetError",
     "ImageFileError",
+    "LimitedDataset",
     "MissingFileError",
     "MultiLabelDataset",
     "RemoteFile",
@@ -59,13 +77,19 @@ __all__ = [
     "download_coco2014",
     "download_file",
     "download_voc",
+    "ensure_digit_scenes",
+    "eval_loader",
     "eval_transform",
     "extract_archive",
+    "is_digit_scenes_root",
     "load_coco",
     "load_rgb",
     "make_digit_scenes",
     "md5sum",
+    "policy_options",
     "resolve_difficult_policy",
+    "set_loader_epoch",
     "summarize_digit_scenes",
+    "train_loader",
     "train_transform",
 ]

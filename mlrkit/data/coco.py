@@ -1,11 +1,15 @@
 """COCO-format multi-label loader (COCO-2014 and the embedded digit scenes).
 
-Label protocol (METHOD.md section 4): classes in ascending category-id order (COCO-2014 ids run
-1 ... 90 with gaps for 80 classes); a class is present (1) when the image has at least one
-annotation of it, crowd annotations included; otherwise 0. Images without any annotation are
-dropped by default (COCO-2014: 82,081 train / 40,137 val kept of 82,783 / 40,504), counted in
-``num_unannotated`` and reported with a warning; ``keep_unannotated=True`` keeps them as
-all-negative rows.
+Label protocol (the COCO conventions of ``docs/evaluation.md``): classes in ascending category-id
+order (COCO-2014 ids run 1 ... 90 with gaps for 80 classes); a class is present (1) when the image
+has at least one annotation of it, crowd annotations included; otherwise 0. Images without any
+annotation are dropped by default (COCO-2014: 82,081 train / 40,137 val kept of 82,783 / 40,504),
+counted in ``num_unannotated`` and reported with a warning; ``keep_unannotated=True`` keeps them
+as all-negative rows.
+
+The annotation file is checked before use: image and category ids must be unique, and every
+entry must carry the keys the loader reads; anything else is refused with an
+:class:`~mlrkit.data.errors.AnnotationError` rather than silently merged.
 """
 
 from __future__ import annotations
@@ -14,25 +18,45 @@ import contextlib
 import io
 import json
 import warnings
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import torch
 from pycocotools.coco import COCO
 
-from mlrkit.data.errors import AnnotationError, EmptyDatasetError, MissingFileError
+from mlrkit.data.errors import AnnotationError, DatasetWarning, EmptyDatasetError, MissingFileError
 from mlrkit.data.images import MultiLabelDataset, Transform
 
 __all__ = ["CocoMultiLabel", "load_coco"]
+
+# Per section of the file: the name of one entry, and the keys the loader (or pycocotools) reads.
+_SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "images": ("image", ("id", "file_name")),
+    "annotations": ("annotation", ("id", "image_id", "category_id")),
+    "categories": ("category", ("id", "name")),
+}
+_SHOWN = 5  # ids quoted in a message; the count covers the rest
 
 
 def load_coco(annotation_file: str | Path) -> COCO:
     """Load a COCO annotation file into ``pycocotools.coco.COCO`` with clear errors.
 
-    pycocotools prints while indexing; that output is captured so the library stays silent.
+    The file is checked before pycocotools indexes it, because its index is a dict keyed by id:
+    two images (or categories) sharing an id would silently collapse into one. A leading UTF-8
+    byte-order mark, as some editors write, is accepted. pycocotools prints while indexing; that
+    output is captured so the library stays silent.
+
+    Args:
+        annotation_file: COCO instances JSON.
+
+    Returns:
+        The indexed ``COCO`` object.
 
     Raises:
         MissingFileError: the file does not exist.
-        AnnotationError: malformed JSON, or not a COCO instances file.
+        AnnotationError: malformed JSON, not a COCO instances file, an entry without a required
+            key, or an image or category id listed twice.
     """
     path = Path(annotation_file)
     if not path.is_file():
@@ -42,37 +66,79 @@ def load_coco(annotation_file: str | Path) -> COCO:
             "embedded dataset run mlrkit.data.make_digit_scenes(root)."
         )
     try:
-        with open(path, encoding="utf-8") as f:
+        # utf-8-sig also reads plain UTF-8; with "utf-8", json.load refuses a byte-order mark.
+        with open(path, encoding="utf-8-sig") as f:
             dataset = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise AnnotationError(
             f"Malformed JSON in {path} ({error}). The file is truncated or corrupt: re-download or "
             "regenerate it."
         ) from error
-    keys = ("images", "annotations", "categories")
-    missing = [k for k in keys if k not in dataset] if isinstance(dataset, dict) else list(keys)
+    missing = [k for k in _SECTIONS if not isinstance(dataset, dict) or k not in dataset]
     if missing:
         raise AnnotationError(
             f"{path} is not a COCO instances file (missing keys {missing}); pass an "
             "instances_*.json file, not a captions or keypoints file."
         )
-    coco = COCO()
-    coco.dataset = dataset
     try:
+        _check_entries(path, dataset)
+        coco = COCO()
+        coco.dataset = dataset
         with contextlib.redirect_stdout(io.StringIO()):
             coco.createIndex()
-        unnamed = [image["id"] for image in dataset["images"] if "file_name" not in image]
-    except (KeyError, TypeError) as error:
+    except (KeyError, TypeError) as error:  # e.g. an id that is a list: unhashable
         raise AnnotationError(
-            f"{path} is not a valid COCO instances file (an entry lacks the key {error}); "
+            f"{path} is not a valid COCO instances file ({type(error).__name__}: {error}); "
             "re-download or regenerate it."
         ) from error
-    if unnamed:
-        raise AnnotationError(
-            f"{path}: image {unnamed[0]} has no 'file_name' ({len(unnamed)} such images); "
-            "re-download or regenerate the file."
-        )
     return coco
+
+
+def _check_entries(path: Path, dataset: dict[str, Any]) -> None:
+    """Refuse the entries that pycocotools would crash on or silently merge.
+
+    Args:
+        path: the annotation file, quoted in messages.
+        dataset: its parsed JSON, holding the three sections of ``_SECTIONS``.
+
+    Raises:
+        AnnotationError: a section is not a list of objects, an entry lacks a required key, or
+            an image or category id is listed twice.
+    """
+    for section, (entry_name, keys) in _SECTIONS.items():
+        entries = dataset[section]
+        if not isinstance(entries, list):
+            raise AnnotationError(
+                f"{path}: {section!r} must be a list of objects, got {type(entries).__name__}; "
+                "re-download or regenerate the file."
+            )
+        bad = next((i for i, entry in enumerate(entries) if not isinstance(entry, dict)), None)
+        if bad is not None:
+            raise AnnotationError(
+                f"{path}: {section!r} must be a list of objects, got a "
+                f"{type(entries[bad]).__name__} at index {bad}; re-download or regenerate the file."
+            )
+        for key in keys:
+            lacking = [i for i, entry in enumerate(entries) if key not in entry]
+            if lacking:
+                first = entries[lacking[0]]
+                where = f"id {first['id']}" if "id" in first else f"at index {lacking[0]}"
+                raise AnnotationError(
+                    f"{path}: {entry_name} {where} has no {key!r} ({len(lacking)} such entries in "
+                    f"{section!r}); add it, or re-download or regenerate the file."
+                )
+    for section, lost in (("images", "an image file"), ("categories", "a class")):
+        counts = Counter(entry["id"] for entry in dataset[section])
+        repeated = [i for i, n in counts.items() if n > 1]  # Counter keeps first-seen order
+        if repeated:
+            shown = ", ".join(map(str, repeated[:_SHOWN])) + (
+                ", ..." if len(repeated) > _SHOWN else ""
+            )
+            raise AnnotationError(
+                f"{path}: ids listed more than once in {section!r}: {shown} ({len(repeated)} in "
+                f"all). Ids must be unique: entries sharing an id would merge and {lost} would "
+                "be lost. Fix or regenerate the file."
+            )
 
 
 class CocoMultiLabel(MultiLabelDataset):
@@ -143,6 +209,7 @@ class CocoMultiLabel(MultiLabelDataset):
             warnings.warn(
                 f"{annotation_file}: dropped {self.num_unannotated} of {len(all_ids)} images "
                 "without annotations (keep_unannotated=True keeps them as all-negative rows).",
+                DatasetWarning,
                 stacklevel=2,
             )
         self.image_ids: tuple[int, ...] = tuple(image_ids)

@@ -37,8 +37,18 @@ from sklearn.datasets import load_digits
 from tqdm.auto import tqdm
 
 from mlrkit.data.digits_summary import DigitScenesSummary, summarize_digit_scenes
+from mlrkit.data.errors import DatasetError
+from mlrkit.errors import InvalidInputError
 
-__all__ = ["DIGIT_CLASSES", "DEFAULT_PAIRS", "make_digit_scenes", "split_source_digits"]
+__all__ = [
+    "DIGIT_CLASSES",
+    "DEFAULT_PAIRS",
+    "MARKER",
+    "ensure_digit_scenes",
+    "is_digit_scenes_root",
+    "make_digit_scenes",
+    "split_source_digits",
+]
 
 DIGIT_CLASSES: tuple[str, ...] = (
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
@@ -46,6 +56,9 @@ DIGIT_CLASSES: tuple[str, ...] = (
 DEFAULT_PAIRS: tuple[tuple[int, int], ...] = ((1, 7), (3, 8), (0, 6), (4, 9))
 COUNT_PROBS: tuple[float, ...] = (0.25, 0.35, 0.25, 0.15)  # P(1, 2, 3, 4 digits per scene)
 _SPLITS = ("train", "val")
+# Written first by make_digit_scenes: a folder holding it is ours to (re)write.
+MARKER = ".mlrkit-digit-scenes"
+_DESCRIPTION = "mlrkit digit scenes"
 
 
 def split_source_digits(
@@ -206,10 +219,19 @@ def make_digit_scenes(
 
     Returns:
         The summary (images, labels per image, class frequencies, pair lifts) per split.
+
+    Raises:
+        DatasetError: ``root`` already holds files that are not the embedded dataset (a user's
+            folder is never written into).
     """
     if not digit_size[0] <= digit_size[1] <= image_size:
-        raise ValueError(f"digit_size {digit_size} must be increasing and fit in {image_size} px")
+        raise InvalidInputError(
+            f"digit_size {digit_size} must be increasing and fit in {image_size} px"
+        )
     root = Path(root)
+    _refuse_foreign_folder(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text(json.dumps({"seed": seed, "n_train": n_train, "n_val": n_val}))
     digits = load_digits()
     images, labels = digits.images, digits.target  # (1797, 8, 8), (1797,)
     sources = split_source_digits(labels, val_source_fraction, np.random.default_rng([seed, 0]))
@@ -233,7 +255,7 @@ def make_digit_scenes(
             for ann in anns:
                 annotations.append({"id": len(annotations) + 1, "image_id": image_id, **ann})
         coco = {
-            "info": {"description": "mlrkit digit scenes", "seed": seed, "split": split},
+            "info": {"description": _DESCRIPTION, "seed": seed, "split": split},
             "images": records,
             "annotations": annotations,
             "categories": [
@@ -248,3 +270,47 @@ def make_digit_scenes(
             if int(stale.stem) > count:
                 stale.unlink()
     return summarize_digit_scenes(root, pairs=pairs)
+
+
+def is_digit_scenes_root(root: str | Path) -> bool:
+    """Whether ``root`` is the embedded dataset (or a partial write of it): safe to (re)write.
+
+    True when ``root`` holds the marker file that :func:`make_digit_scenes` writes first, or (for
+    folders generated before the marker existed) annotations describing themselves as
+    ``"mlrkit digit scenes"``.
+    """
+    root = Path(root)
+    if (root / MARKER).is_file():
+        return True
+    annotations = root / "annotations" / "instances_val.json"
+    try:
+        with open(annotations, encoding="utf-8") as f:
+            head = f.read(200)  # the "info" entry comes first in our files
+    except OSError:
+        return False
+    return f'"description":"{_DESCRIPTION}"' in head
+
+
+def _refuse_foreign_folder(root: Path) -> None:
+    if root.is_dir() and any(root.iterdir()) and not is_digit_scenes_root(root):
+        raise DatasetError(
+            f"{root} already holds files that are not mlrkit's embedded digit scenes; refusing "
+            "to write into it. Generate into an empty or new folder (the default is "
+            "data/digits), or, if this folder is a COCO-format dataset, load it with kind 'coco'."
+        )
+
+
+def ensure_digit_scenes(root: str | Path, progress: bool = False) -> Path:
+    """Generate the embedded dataset (default arguments) into ``root`` unless it is complete.
+
+    Writes only when ``root`` is missing, empty, or a partial write of the embedded dataset;
+    a complete one is left alone.
+
+    Raises:
+        DatasetError: ``root`` holds other files (see :func:`make_digit_scenes`).
+    """
+    root = Path(root)
+    complete = all((root / "annotations" / f"instances_{s}.json").is_file() for s in _SPLITS)
+    if not (complete and is_digit_scenes_root(root)):
+        make_digit_scenes(root, progress=progress)
+    return root

@@ -1,7 +1,9 @@
-"""Errors raised by the data layer.
+"""Errors and warnings raised by the data layer.
 
 Every error derives from :class:`DatasetError` (itself a ``ValueError``) and its message names the
 offending file and suggests a fix, so a notebook user can act on it without reading the code.
+Input that can be repaired without guessing (duplicate rows, unannotated images) loads with a
+:class:`DatasetWarning` that says what was dropped and why.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from mlrkit.errors import MlrkitError
 __all__ = [
     "AnnotationError",
     "DatasetError",
+    "DatasetWarning",
     "DownloadError",
     "EmptyDatasetError",
     "ImageFileError",
@@ -45,3 +48,7 @@ class EmptyDatasetError(DatasetError):
 
 class DownloadError(DatasetError):
     """A download failed or produced a file whose checksum does not match."""
+
+
+class DatasetWarning(UserWarning):
+    """Input was repaired while loading (e.g. duplicate rows dropped); the message says how."""

@@ -10,6 +10,7 @@ Layouts (``root`` per kind)::
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,30 @@ from mlrkit.data.errors import DatasetError, MissingFileError
 from mlrkit.data.images import MultiLabelDataset, Transform
 from mlrkit.data.voc import VOCMultiLabel
 
-__all__ = ["DATASET_KINDS", "build_dataset"]
+__all__ = ["DATASET_KINDS", "build_dataset", "policy_options"]
 
 DATASET_KINDS: tuple[str, ...] = ("digits", "coco", "voc", "csv")
+
+# The loader behind each kind and the arguments build_dataset fills in itself (not policies).
+_LOADERS: dict[str, tuple[type, tuple[str, ...]]] = {
+    "digits": (CocoMultiLabel, ("image_dir", "annotation_file", "transform")),
+    "coco": (CocoMultiLabel, ("image_dir", "annotation_file", "transform")),
+    "voc": (VOCMultiLabel, ("root", "split", "transform")),
+    "csv": (CsvMultiLabel, ("csv_file", "transform")),
+}
+
+
+def policy_options(kind: str) -> tuple[str, ...]:
+    """The policy keywords ``build_dataset`` accepts for ``kind`` (e.g. VOC's ``difficult``).
+
+    Raises:
+        DatasetError: unknown ``kind``.
+    """
+    if kind not in _LOADERS:
+        raise DatasetError(f"Unknown dataset kind {kind!r}; use one of {', '.join(DATASET_KINDS)}.")
+    loader, filled = _LOADERS[kind]
+    names = [n for n in inspect.signature(loader.__init__).parameters if n not in ("self", *filled)]
+    return tuple(names + (["year"] if kind == "coco" else []))
 
 
 def build_dataset(

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
@@ -22,12 +23,17 @@ __all__ = ["MultiLabelDataset", "default_transform", "load_rgb"]
 
 Transform = Callable[[Image.Image], Any]
 
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
+# Modes PIL converts to RGB without error but wrongly, so they are refused instead.
+_UNFAITHFUL_MODES = {"F": "floating-point pixels have no fixed white level"}
+
 
 def load_rgb(path: str | Path, *, root_hint: str = "image_root") -> Image.Image:
-    """Decode an image file fully into an RGB PIL image.
+    """Decode an image file fully into an 8-bit RGB PIL image.
 
     The whole file is decoded here (``Image.load``) so that a truncated JPEG fails at this line,
-    with the file named, rather than later inside a transform.
+    with the file named, rather than later inside a transform. 16-bit grayscale (PNG, TIFF, PGM)
+    is scaled to 8 bits (value / 257, rounded) rather than clipped at 255; see :func:`_to_rgb`.
 
     Args:
         path: image file.
@@ -38,7 +44,8 @@ def load_rgb(path: str | Path, *, root_hint: str = "image_root") -> Image.Image:
 
     Raises:
         MissingFileError: the file does not exist.
-        ImageFileError: the file is truncated or not an image.
+        ImageFileError: the file is truncated or not an image, or its pixel mode has no faithful
+            8-bit RGB form.
     """
     path = Path(path)
     if not path.is_file():
@@ -49,12 +56,59 @@ def load_rgb(path: str | Path, *, root_hint: str = "image_root") -> Image.Image:
     try:
         with Image.open(path) as image:
             image.load()
-            return image.convert("RGB")
+            return _to_rgb(image, path)
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:
+        if isinstance(error, ImageFileError):
+            raise
         raise ImageFileError(
             f"Cannot decode image {path} ({error}). The file is truncated or corrupt: re-download "
             "it, or remove it from the annotation file."
         ) from error
+
+
+def _to_rgb(image: Image.Image, path: str | Path) -> Image.Image:
+    """Convert a decoded image to 8-bit RGB without clipping or guessing its value range.
+
+    PIL's own ``convert("RGB")`` clips 16-bit grayscale at 255, which saturates nearly every
+    pixel. Here 16-bit modes (``I;16``, ``I;16B``, ``I;16L``, ``I;16N``) and 32-bit ``I`` images
+    whose values fit in 0 ... 65535 (PIL reads 16-bit PGM and some 16-bit PNG/TIFF as ``I``) are
+    scaled by 255 / 65535, i.e. divided by 257 and rounded, the exact inverse of the usual 8-to-16
+    bit widening. 8-bit modes go through ``convert``.
+
+    Args:
+        image: a loaded PIL image.
+        path: its file, quoted in the error message.
+
+    Returns:
+        The RGB image.
+
+    Raises:
+        ImageFileError: the mode has no known value range (``F``; ``I`` beyond 0 ... 65535) or
+            PIL cannot convert it to RGB (e.g. ``La``).
+    """
+    mode = image.mode
+    if mode in _SIXTEEN_BIT_MODES or mode == "I":
+        pixels = np.asarray(image)
+        if mode == "I" and pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
+            raise _unconvertible(
+                path, mode, f"values span {pixels.min()} ... {pixels.max()}, beyond 16 bits"
+            )
+        # Integer rounding: (v + 128) // 257 == round(v / 257); 257 is odd, so there are no ties.
+        eight = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
+        return Image.fromarray(eight).convert("RGB")
+    if mode in _UNFAITHFUL_MODES:
+        raise _unconvertible(path, mode, _UNFAITHFUL_MODES[mode])
+    try:
+        return image.convert("RGB")
+    except ValueError as error:  # PIL has no conversion path for this mode
+        raise _unconvertible(path, mode, str(error)) from error
+
+
+def _unconvertible(path: str | Path, mode: str, reason: str) -> ImageFileError:
+    return ImageFileError(
+        f"Cannot convert image {path} (PIL mode {mode}) to 8-bit RGB faithfully: {reason}. "
+        "Re-save it as an 8-bit or 16-bit RGB or grayscale PNG, or as a JPEG."
+    )
 
 
 def default_transform() -> v2.Compose:

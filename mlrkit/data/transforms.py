@@ -18,16 +18,20 @@ from collections.abc import Sequence
 import torch
 from torchvision.transforms import v2
 
+from mlrkit.errors import InvalidInputError
+
 __all__ = ["eval_transform", "train_transform"]
 
 
 def _check(image_size: int, mean: Sequence[float], std: Sequence[float]) -> None:
     if image_size < 1:
-        raise ValueError(f"image_size must be positive, got {image_size}")
+        raise InvalidInputError(f"image_size must be positive, got {image_size}")
     if len(mean) != 3 or len(std) != 3:
-        raise ValueError(f"mean and std need 3 values (RGB), got {tuple(mean)} and {tuple(std)}")
+        raise InvalidInputError(
+            f"mean and std need 3 values (RGB), got {tuple(mean)} and {tuple(std)}"
+        )
     if any(s <= 0 for s in std):
-        raise ValueError(f"std values must be positive, got {tuple(std)}")
+        raise InvalidInputError(f"std values must be positive, got {tuple(std)}")
 
 
 def train_transform(

@@ -6,9 +6,10 @@ Expected tree (``root`` is the folder holding ``VOCdevkit``)::
     root/VOCdevkit/VOC2007/ImageSets/Main/{train,val,trainval,test}.txt
     root/VOCdevkit/VOC2007/JPEGImages/<id>.jpg
 
-Label protocol (METHOD.md section 4): 20 classes in the standard (alphabetical) VOC order. A class
-with at least one non-difficult object is 1; a class with no object is 0; a class present *only*
-through objects marked ``difficult`` follows the ``difficult`` policy:
+Label protocol (the VOC conventions of ``docs/evaluation.md``): 20 classes in the standard
+(alphabetical) VOC order. A class with at least one non-difficult object is 1; a class with no
+object is 0; a class present *only* through objects marked ``difficult`` follows the
+``difficult`` policy:
 
 - ``"positive"``: 1 (the default for training splits: train, val, trainval),
 - ``"negative"``: 0,
@@ -16,11 +17,15 @@ through objects marked ``difficult`` follows the ``difficult`` policy:
   protocol of the published VOC2007 numbers).
 
 ``difficult=None`` resolves to ``"ignore"`` for ``split == "test"`` and ``"positive"`` otherwise.
-The XML is parsed with torchvision's ``VOCDetection.parse_voc_xml``.
+The XML is parsed with torchvision's ``VOCDetection.parse_voc_xml``. An image id listed twice in
+the split list is kept once, in the order of its first line, with a
+:class:`~mlrkit.data.errors.DatasetWarning`, so no image weighs double in training or metrics.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Literal
 from xml.etree.ElementTree import ParseError, parse
@@ -31,6 +36,7 @@ from torchvision.datasets import VOCDetection
 from mlrkit.data.errors import (
     AnnotationError,
     DatasetError,
+    DatasetWarning,
     EmptyDatasetError,
     MissingFileError,
     UnknownClassError,
@@ -47,6 +53,7 @@ VOC_CLASSES: tuple[str, ...] = (
 
 DifficultPolicy = Literal["positive", "negative", "ignore"]
 _POLICY_VALUE = {"positive": 1.0, "negative": 0.0, "ignore": -1.0}
+_SHOWN = 5  # repeated ids quoted in the warning; the count covers the rest
 
 
 def resolve_difficult_policy(difficult: str | None, split: str) -> DifficultPolicy:
@@ -90,6 +97,33 @@ def voc_image_labels(xml_file: Path) -> list[tuple[str, bool]]:
     return labels
 
 
+def _read_split_list(split_file: Path) -> tuple[str, ...]:
+    """Image ids of a split list, each once, in the order of their first line.
+
+    Args:
+        split_file: an ``ImageSets/Main/<split>.txt`` file; the first word of each line is an id.
+
+    Returns:
+        The ids.
+
+    Warns:
+        DatasetWarning: some id is listed more than once (its repeats are dropped).
+    """
+    listed = [line.split()[0] for line in split_file.read_text().splitlines() if line.strip()]
+    unique = tuple(dict.fromkeys(listed))  # dicts keep insertion order: first line wins
+    if len(unique) < len(listed):
+        repeated = [i for i, n in Counter(listed).items() if n > 1]
+        shown = ", ".join(repeated[:_SHOWN]) + (", ..." if len(repeated) > _SHOWN else "")
+        warnings.warn(
+            f"{split_file}: dropped {len(listed) - len(unique)} repeated line(s), keeping each "
+            f"image once; ids listed more than once: {shown} ({len(repeated)} in all). Remove "
+            "the repeated lines.",
+            DatasetWarning,
+            stacklevel=3,
+        )
+    return unique
+
+
 class VOCMultiLabel(MultiLabelDataset):
     """Multi-label view of PASCAL VOC (2007 or 2012) classification/detection annotations.
 
@@ -104,7 +138,7 @@ class VOCMultiLabel(MultiLabelDataset):
 
     Attributes:
         classes: the 20 VOC class names.
-        image_ids: VOC id of each row (e.g. "000005").
+        image_ids: VOC id of each row (e.g. "000005"), each once, in split-list order.
         targets: ``(N, 20)`` float tensor in {1, 0, -1}.
         difficult: the resolved policy.
     """
@@ -126,9 +160,7 @@ class VOCMultiLabel(MultiLabelDataset):
                 f"Split list not found: {split_file}. Use a split that exists there "
                 "(train, val, trainval; test for VOC2007 needs the test archive)."
             )
-        self.image_ids: tuple[str, ...] = tuple(
-            line.split()[0] for line in split_file.read_text().splitlines() if line.strip()
-        )
+        self.image_ids: tuple[str, ...] = _read_split_list(split_file)
         if not self.image_ids:
             raise EmptyDatasetError(f"Split list {split_file} is empty; re-extract the archive.")
         column = {name: k for k, name in enumerate(VOC_CLASSES)}

@@ -1,7 +1,9 @@
 """Losses: ASL/BCE/focal, the discriminative losses (variants A and B), SADCL's SSCL and PSCL.
 
 Every loss is a typed function plus a thin ``nn.Module``; inputs are ``(B, K, ...)`` tensors
-with targets in {1, 0, -1 (ignore)}. :class:`MultiLabelObjective` combines them by config.
+with targets in {1, 0, -1 (ignore)}. :class:`MultiLabelObjective` composes the parts it is
+given; :func:`build_objective` builds the named setups (``bce``, ``asl``, ``disc-contrastive``,
+``disc-center``, ``sadcl``). The science is in docs/method.md.
 """
 
 from mlrkit.losses.classification import (
@@ -19,10 +21,12 @@ from mlrkit.losses.discriminative import (
 from mlrkit.losses.memory import MemoryBank
 from mlrkit.losses.objective import MultiLabelObjective
 from mlrkit.losses.projection import ProjectionMLP
-from mlrkit.losses.prototypes import init_prototypes
-from mlrkit.losses.sadcl import PSCLLoss, pscl_loss, sscl_loss
+from mlrkit.losses.prototypes import PrototypeAccumulator
+from mlrkit.losses.sadcl import PSCLLoss, SADCLTerms, pscl_loss, sscl_loss
+from mlrkit.losses.setups import LOSS_SETUPS, build_objective, classification_loss, setup_options
 
 __all__ = [
+    "LOSS_SETUPS",
     "AsymmetricLoss",
     "CenterMarginLoss",
     "ClassContrastiveLoss",
@@ -30,12 +34,16 @@ __all__ = [
     "MultiLabelObjective",
     "PSCLLoss",
     "ProjectionMLP",
+    "PrototypeAccumulator",
+    "SADCLTerms",
     "asymmetric_loss",
     "binary_cross_entropy_loss",
+    "build_objective",
     "center_margin_loss",
     "class_contrastive_loss",
+    "classification_loss",
     "focal_loss",
-    "init_prototypes",
     "pscl_loss",
+    "setup_options",
     "sscl_loss",
 ]

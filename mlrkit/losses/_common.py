@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from mlrkit.errors import InvalidInputError
+
 
 def compute_dtype(*tensors: Tensor) -> torch.dtype:
     """The dtype a loss is computed in: float32, or float64 when an input already is.
@@ -39,12 +41,12 @@ def check_pairs(embeddings: Tensor, targets: Tensor, name: str) -> None:
         ValueError: naming the loss and the shapes received.
     """
     if embeddings.dim() != 3:
-        raise ValueError(
+        raise InvalidInputError(
             f"{name}: embeddings must be (B, K, D), got shape {tuple(embeddings.shape)}; "
             "pass the class features of a class-specific head (ModelOutput.class_features)"
         )
     if targets.shape != embeddings.shape[:2]:
-        raise ValueError(
+        raise InvalidInputError(
             f"{name}: targets must be (B, K) = {tuple(embeddings.shape[:2])} to match the "
             f"embeddings, got {tuple(targets.shape)}"
         )
@@ -65,5 +67,5 @@ def graph_zero(*tensors: Tensor | None) -> Tensor:
         part = torch.nan_to_num(t.to(dtype), nan=0.0, posinf=0.0, neginf=0.0).sum() * 0.0
         zero = part if zero is None else zero + part
     if zero is None:
-        raise ValueError("graph_zero needs at least one tensor")
+        raise InvalidInputError("graph_zero needs at least one tensor")
     return zero

@@ -1,22 +1,23 @@
 """Classification losses: ASL (Ridnik et al., ICCV 2021), with BCE and focal loss as special cases.
 
-One function computes all three (METHOD.md section 3), so the baselines differ from ASL only
-in their arguments:
+One function computes all three (docs/method.md, "Classification losses"), so the
+baselines differ from ASL only in their arguments:
 
 * BCE (sum)            = ``asymmetric_loss(gamma_neg=0, gamma_pos=0, clip=0)``
 * focal, alpha = -1    = ``asymmetric_loss(gamma_neg=g, gamma_pos=g, clip=0)``
   (torchvision.ops.sigmoid_focal_loss with ``alpha=-1``)
 
-**Detaching the focusing weight.** The public copies disagree. Alibaba-MIIL/ASL
-(``src/loss_functions/losses.py``, commit 05b193d): ``AsymmetricLoss`` takes
-``disable_torch_grad_focal_loss=True`` by default and its training scripts pass ``True``, but
-the grad-mode toggle is commented out there, so the weight is *not* detached;
-``AsymmetricLossOptimized`` defaults to ``False`` and, when ``True``, switches grad mode off
-globally around the weight. SADCL's copy (``code/lib_sadcl/models/loss/aslloss.py``) defaults
-to ``False`` in both classes and toggles grad mode globally when enabled. mlrkit exposes one
-flag, ``detach_focal_weight``, default ``False``: the gradient is that of the formula as
-written. ``True`` treats ``(1 - p_t)^gamma`` as a constant through ``.detach()``, never by
-toggling grad mode. The flag changes gradients, never values.
+**Detaching the focusing weight.** The released code detaches it: Alibaba-MIIL/ASL's
+``AsymmetricLoss`` on its main branch (``src/loss_functions/losses.py``, commit 8c9e0bd) takes
+``disable_torch_grad_focal_loss`` and its training script passes ``True``, which computes
+``(1 - p_t)^gamma`` with grad mode off, so the weight is a constant in backward. (Its
+``AsymmetricLossOptimized`` defaults to ``False``; SADCL's copy,
+``code/lib_sadcl/models/loss/aslloss.py``, defaults to ``False`` in both classes.) mlrkit exposes
+one flag, ``detach_focal_weight``, default ``False``: the gradient is the analytic gradient of the
+loss as the paper writes it, the definition every closed-form check here (BCE, focal) uses, and
+what the focal-loss implementations (torchvision) compute. Pass ``True`` to reproduce the released
+training gradients; it detaches the weight through ``.detach()``, never by toggling grad mode
+globally. The flag changes gradients, never values (see docs/method.md, "ASL").
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlrkit.errors import InvalidInputError
 from mlrkit.losses._common import compute_dtype, full_precision
 
 Reduction = Literal["sum", "mean", "none"]
@@ -69,12 +71,12 @@ def asymmetric_loss(
         A scalar, or ``(B, K)`` with ``reduction="none"``.
     """
     if logits.shape != targets.shape:
-        raise ValueError(
+        raise InvalidInputError(
             f"asymmetric_loss: logits {tuple(logits.shape)} and targets {tuple(targets.shape)} "
             "must have the same (B, K) shape"
         )
     if reduction not in ("sum", "mean", "none"):
-        raise ValueError(
+        raise InvalidInputError(
             f"asymmetric_loss: reduction must be 'sum', 'mean' or 'none', got {reduction!r}"
         )
     dtype = compute_dtype(logits)

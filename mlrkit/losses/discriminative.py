@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlrkit.errors import InvalidInputError
 from mlrkit.losses._common import check_pairs, compute_dtype, full_precision, graph_zero
 
 
@@ -147,7 +148,7 @@ def center_margin_loss(
     """
     check_pairs(embeddings, targets, "center_margin_loss")
     if centers.shape != (embeddings.shape[1], embeddings.shape[2]):
-        raise ValueError(
+        raise InvalidInputError(
             f"center_margin_loss: centers must be (K, D) = {tuple(embeddings.shape[1:])}, "
             f"got {tuple(centers.shape)}"
         )
@@ -200,7 +201,7 @@ class CenterMarginLoss(nn.Module):
     ) -> None:
         super().__init__()
         if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"CenterMarginLoss: momentum must be in [0, 1), got {momentum}")
+            raise InvalidInputError(f"CenterMarginLoss: momentum must be in [0, 1), got {momentum}")
         self.margin = margin
         self.momentum = momentum
         self.intra_weight = intra_weight

@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mlrkit.errors import InvalidInputError
+
 
 class MemoryBank(nn.Module):
     """Per-slot, per-class store of confidently-correct class features (not trained).
@@ -68,7 +70,7 @@ class MemoryBank(nn.Module):
             or logits.shape != (b, k)
             or targets.shape != (b, k)
         ):
-            raise ValueError(
+            raise InvalidInputError(
                 f"MemoryBank.update: expected features (B, {self.features.shape[1]}, "
                 f"{self.features.shape[2]}), logits and targets (B, K); got "
                 f"{tuple(features.shape)}, {tuple(logits.shape)}, {tuple(targets.shape)}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from mlrkit.errors import InvalidInputError
+
 
 class ProjectionMLP(nn.Module):
     """``Linear -> ReLU -> ... -> Linear`` applied to the last dimension.
@@ -30,7 +32,7 @@ class ProjectionMLP(nn.Module):
     ) -> None:
         super().__init__()
         if num_layers < 1:
-            raise ValueError(f"ProjectionMLP: num_layers must be >= 1, got {num_layers}")
+            raise InvalidInputError(f"ProjectionMLP: num_layers must be >= 1, got {num_layers}")
         out_dim = in_dim if out_dim is None else out_dim
         hidden_dim = in_dim if hidden_dim is None else hidden_dim
         dims = [in_dim] + [hidden_dim] * (num_layers - 1) + [out_dim]

@@ -1,120 +1,113 @@
-"""Initial PSCL prototypes: class means of confidently-correct samples (SADCL, stage 1 -> 2)."""
+"""Initial PSCL prototypes: class means of confidently-correct samples (SADCL, stage 1 -> 2).
+
+Pure tensor bookkeeping: :class:`PrototypeAccumulator` takes batches of projected class
+features, logits and targets and computes the prototypes. Running the model over the training
+set is the training side's job (``mlrkit.train.stages``), so this package never touches a
+DataLoader.
+"""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-from tqdm.auto import tqdm
+from torch import Tensor
+
+from mlrkit.errors import InvalidInputError
+
+__all__ = ["PrototypeAccumulator"]
 
 
-def _class_names(loader: Any, num_classes: int) -> Sequence[str]:
-    classes = getattr(getattr(loader, "dataset", None), "classes", None)
-    if classes is not None and len(classes) == num_classes:
-        return tuple(str(c) for c in classes)
-    return tuple(f"class {k}" for k in range(num_classes))
+class PrototypeAccumulator:
+    """Class means of normalised embeddings of confidently-correct positives.
 
-
-def init_prototypes(
-    model: nn.Module,
-    loader: Iterable[Any],
-    projection: nn.Module,
-    threshold: float = 0.85,
-    device: torch.device | str | None = None,
-    progress: bool = False,
-) -> Tensor:
-    """Class means of projected, normalised features of confidently-correct samples.
-
-    For each class ``k``::
+    For each class ``k``, over every batch passed to :meth:`update`::
 
         C_k = {b : y_bk = 1 and sigmoid(logit_bk) > threshold}
-        p_k = normalize( mean_{b in C_k} normalize(proj(F_bk)) )
+        p_k = normalize( mean_{b in C_k} normalize(z_bk) )
 
     A class with no such sample falls back, with a warning naming it, to the mean over its
     positives (``y = 1``) whatever their score; a class with no positive at all falls back to
-    the mean of its class features over every image. (The released SADCL code stores the means
-    before the projection and projects them at each step; mlrkit keeps prototypes in the
+    the mean over every image. Sums are kept in float64. (The released SADCL code stores the
+    means before the projection and projects them at each step; mlrkit keeps prototypes in the
     embedding space where PSCL compares them.)
 
     Args:
-        model: returns a ``ModelOutput`` with ``logits (B, K)`` and ``class_features (B, K, C)``.
-        loader: yields ``(images, targets, ...)`` with targets ``(B, K)`` in {1, 0, -1}.
-        projection: maps ``(..., C)`` to ``(..., D)`` (the objective's ``ProjectionMLP``).
         threshold: score a positive must exceed (SADCL: 0.85).
-        device: where to run (default: the model's parameters' device).
-        progress: show a tqdm bar.
-
-    Returns:
-        ``(K, D)`` float32 unit-norm prototypes on ``device``.
-
-    Raises:
-        ValueError: if the loader is empty or the model has no class features.
+        classes: class names for the warnings (default ``"class k"``).
     """
-    if device is None:
-        first = next(iter(model.parameters()), None)
-        device = first.device if first is not None else torch.device("cpu")
-    device = torch.device(device)
-    modes = (model.training, projection.training)
-    model.eval()
-    projection.eval()
-    confident = positive = everything = None
-    try:
-        with torch.no_grad():
-            for batch in tqdm(loader, desc="prototypes", disable=not progress, leave=False):
-                images, targets = batch[0].to(device), batch[1].to(device)
-                output = model(images)
-                if output.class_features is None:
-                    raise ValueError(
-                        "init_prototypes: the model returns no class_features (a 'gap' head?); "
-                        "build it with head='class_attention' or head='query'"
-                    )
-                z = F.normalize(projection(output.class_features).double(), dim=-1)  # (B, K, D)
-                conf = (targets == 1) & (
-                    torch.sigmoid(output.logits.double()) > threshold
-                )  # (B, K)
-                pos = targets == 1
-                sums = [
-                    (z * mask[..., None]).sum(0) for mask in (conf, pos, torch.ones_like(pos))
-                ]  # 3 x (K, D)
-                counts = [mask.sum(0) for mask in (conf, pos, torch.ones_like(pos))]  # 3 x (K,)
-                if confident is None:
-                    confident, positive, everything = (
-                        [s, c] for s, c in zip(sums, counts, strict=True)
-                    )
-                else:
-                    for acc, s, c in zip(
-                        (confident, positive, everything), sums, counts, strict=True
-                    ):
-                        acc[0] += s
-                        acc[1] += c
-    finally:
-        model.train(modes[0])
-        projection.train(modes[1])
-    if confident is None:
-        raise ValueError("init_prototypes: the loader yielded no batch; pass the training loader")
-    names = _class_names(loader, confident[1].shape[0])
-    means = confident[0] / confident[1].clamp(min=1)[:, None]
-    no_conf = confident[1] == 0
-    use_pos = no_conf & (positive[1] > 0)
-    use_all = no_conf & (positive[1] == 0)
-    if bool(use_pos.any()):
-        warnings.warn(
-            f"init_prototypes: no confidently-correct sample (y=1 and sigmoid(logit) > "
-            f"{threshold}) for {[names[k] for k in use_pos.nonzero()[:, 0].tolist()]}; "
-            "using the mean of their positive samples",
-            stacklevel=2,
-        )
-        means[use_pos] = (positive[0] / positive[1].clamp(min=1)[:, None])[use_pos]
-    if bool(use_all.any()):
-        warnings.warn(
-            f"init_prototypes: no positive sample at all for "
-            f"{[names[k] for k in use_all.nonzero()[:, 0].tolist()]}; using the mean of their "
-            "class features over every image",
-            stacklevel=2,
-        )
-        means[use_all] = (everything[0] / everything[1].clamp(min=1)[:, None])[use_all]
-    return F.normalize(means, dim=-1).float()
+
+    def __init__(self, threshold: float = 0.85, classes: Sequence[str] | None = None) -> None:
+        self.threshold = threshold
+        self.classes = tuple(classes) if classes is not None else None
+        # (sum (K, D), count (K,)) over confident positives, all positives, every image
+        self._sums: list[Tensor] | None = None
+        self._counts: list[Tensor] | None = None
+
+    @torch.no_grad()
+    def update(self, embeddings: Tensor, logits: Tensor, targets: Tensor) -> None:
+        """Add a batch.
+
+        Args:
+            embeddings: ``(B, K, D)`` projected class features (normalised here).
+            logits: ``(B, K)``.
+            targets: ``(B, K)`` in {1, 0, -1}.
+        """
+        if embeddings.dim() != 3 or logits.shape != embeddings.shape[:2] != targets.shape:
+            raise InvalidInputError(
+                "PrototypeAccumulator.update: expected embeddings (B, K, D), logits and targets "
+                f"(B, K); got {tuple(embeddings.shape)}, {tuple(logits.shape)}, "
+                f"{tuple(targets.shape)}"
+            )
+        z = F.normalize(embeddings.double(), dim=-1)  # (B, K, D)
+        pos = targets == 1  # (B, K)
+        conf = pos & (torch.sigmoid(logits.double()) > self.threshold)  # (B, K)
+        masks = (conf, pos, torch.ones_like(pos))
+        sums = [(z * mask[..., None]).sum(0) for mask in masks]  # 3 x (K, D)
+        counts = [mask.sum(0) for mask in masks]  # 3 x (K,)
+        if self._sums is None or self._counts is None:
+            self._sums, self._counts = sums, counts
+        else:
+            for i in range(3):
+                self._sums[i] += sums[i]
+                self._counts[i] += counts[i]
+
+    def _names(self, mask: Tensor) -> list[str]:
+        ks = mask.nonzero()[:, 0].tolist()
+        named = self.classes is not None and len(self.classes) == mask.shape[0]
+        return [self.classes[k] if named else f"class {k}" for k in ks]  # type: ignore[index]
+
+    def compute(self) -> Tensor:
+        """The ``(K, D)`` float32 unit-norm prototypes (warns about classes that fell back).
+
+        Raises:
+            InvalidInputError: no batch was added.
+        """
+        if self._sums is None or self._counts is None:
+            raise InvalidInputError(
+                "PrototypeAccumulator.compute: no batch was added; pass the training set"
+            )
+        (confident, positive, everything) = self._sums
+        (n_conf, n_pos, n_all) = self._counts
+        means = confident / n_conf.clamp(min=1)[:, None]
+        no_conf = n_conf == 0
+        use_pos = no_conf & (n_pos > 0)
+        use_all = no_conf & (n_pos == 0)
+        if bool(use_pos.any()):
+            warnings.warn(
+                f"init_prototypes: no confidently-correct sample (y=1 and sigmoid(logit) > "
+                f"{self.threshold}) for {self._names(use_pos)}; using the mean of their positive "
+                "samples",
+                stacklevel=2,
+            )
+            means[use_pos] = (positive / n_pos.clamp(min=1)[:, None])[use_pos]
+        if bool(use_all.any()):
+            warnings.warn(
+                f"init_prototypes: no positive sample at all for {self._names(use_all)}; using "
+                "the mean of their class features over every image",
+                stacklevel=2,
+            )
+            means[use_all] = (everything / n_all.clamp(min=1)[:, None])[use_all]
+        return F.normalize(means, dim=-1).float()

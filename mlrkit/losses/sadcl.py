@@ -1,28 +1,43 @@
-"""SADCL's dual contrastive losses (Ma et al., ECAI 2023; METHOD.md section 2).
+"""SADCL's dual contrastive losses (Ma et al., ECAI 2023; docs/method.md, "SADCL").
 
 * :func:`sscl_loss` (sample-to-sample): variant A's supervised contrastive loss over two views,
   the current class embeddings and the embeddings of a memory bank
   (:class:`mlrkit.losses.memory.MemoryBank`).
 * :func:`pscl_loss` / :class:`PSCLLoss` (prototype-to-sample) with learnable class prototypes.
 
-Differences from the released code, all deliberate: SSCL is computed over present pairs only
-(the released code builds a dense ``(2 B K)^2`` similarity matrix and subtracts different
-detached maxima in numerator and denominator, which shifts the value, not the gradient), and
-averages over anchors that have a positive partner (the released code also counts anchors
-without one in the mean). PSCL leaves classes without a positive out by default; the released
-push-only term is available as ``absent_class="released"``.
+* :class:`SADCLTerms`: both terms with their weights, the memory bank and the prototypes, as
+  one part of :class:`mlrkit.losses.MultiLabelObjective`.
+
+Differences from the released code, all deliberate:
+
+- SSCL is computed over present pairs only. The released code builds a dense ``(2 B K)^2``
+  similarity matrix and subtracts different detached maxima in numerator and denominator; that
+  shifts the value only.
+- The released SSCL does not compute the gradient of the formula it states, for batches of two
+  or more images: it builds its per-anchor label mask in (sample, view, class) order while its
+  feature rows are in (view, sample, class) order, so anchors are paired with the wrong rows'
+  labels. mlrkit computes the formula; the released code with that one line fixed matches
+  :func:`sscl_loss` to 1e-17. So values and gradients match the released code only for a batch
+  of one image.
+- SSCL averages over anchors that have a positive partner (the released code also counts
+  anchors without one in the mean).
+- PSCL leaves classes without a positive out by default; the released push-only term is
+  available as ``absent_class="released"``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlrkit.errors import InvalidInputError
 from mlrkit.losses._common import check_pairs, compute_dtype, full_precision, graph_zero
 from mlrkit.losses.discriminative import present_rows, supcon_rows
+from mlrkit.losses.memory import MemoryBank
 
 AbsentClass = Literal["skip", "released"]
 
@@ -61,10 +76,12 @@ def sscl_loss(
     check_pairs(embeddings, targets, "sscl_loss")
     if bank_embeddings is not None:
         if bank_targets is None:
-            raise ValueError("sscl_loss: bank_targets (S, K) is required with bank_embeddings")
+            raise InvalidInputError(
+                "sscl_loss: bank_targets (S, K) is required with bank_embeddings"
+            )
         check_pairs(bank_embeddings, bank_targets, "sscl_loss (bank view)")
         if bank_embeddings.shape[1:] != embeddings.shape[1:]:
-            raise ValueError(
+            raise InvalidInputError(
                 f"sscl_loss: bank view {tuple(bank_embeddings.shape)} must share (K, D) with "
                 f"the current view {tuple(embeddings.shape)}"
             )
@@ -114,12 +131,12 @@ def pscl_loss(
     """
     check_pairs(embeddings, targets, "pscl_loss")
     if prototypes.shape != embeddings.shape[1:]:
-        raise ValueError(
+        raise InvalidInputError(
             f"pscl_loss: prototypes must be (K, D) = {tuple(embeddings.shape[1:])}, "
             f"got {tuple(prototypes.shape)}"
         )
     if absent_class not in ("skip", "released"):
-        raise ValueError(
+        raise InvalidInputError(
             f"pscl_loss: absent_class must be 'skip' or 'released', got {absent_class!r}"
         )
     dtype = compute_dtype(embeddings, prototypes)
@@ -173,7 +190,7 @@ class PSCLLoss(nn.Module):
     def set_prototypes(self, prototypes: Tensor) -> None:
         """Copy ``(K, D)`` prototypes (e.g. from :func:`init_prototypes`) into the parameter."""
         if prototypes.shape != self.prototypes.shape:
-            raise ValueError(
+            raise InvalidInputError(
                 f"PSCLLoss.set_prototypes: expected {tuple(self.prototypes.shape)}, "
                 f"got {tuple(prototypes.shape)}"
             )
@@ -188,4 +205,109 @@ class PSCLLoss(nn.Module):
         return (
             f"num_classes={k}, dim={d}, temperature={self.temperature}, "
             f"absent_class={self.absent_class!r}"
+        )
+
+
+BankLabels = Literal["stored", "current"]
+
+
+class SADCLTerms(nn.Module):
+    """SADCL's two terms as one part of the objective: SSCL over a memory bank, PSCL.
+
+    Owns the memory bank (raw class features, projected with the current projection at every
+    step, as the released code does) and the learnable prototypes; returns the unweighted terms
+    ``{"sscl", "pscl"}`` and keeps their weights in ``sscl_weight`` / ``pscl_weight``. In
+    training mode the bank is updated after both terms were computed with the previous bank.
+
+    Args:
+        num_classes: ``K``.
+        feature_dim: ``C`` of the class features the bank stores.
+        embed_dim: ``D`` of the projected embeddings the prototypes live in.
+        sscl_weight, pscl_weight: SADCL's weights (100 and 50).
+        sscl_temperature, pscl_temperature: 0.2 and 0.07.
+        absent_class: PSCL's handling of classes absent from the batch (see :func:`pscl_loss`).
+        bank_size: memory-bank slots, normally the training batch size (the bank grows when a
+            batch is larger).
+        bank_threshold: memory-bank update threshold on ``sigmoid(logit)`` (0.8).
+        bank_labels: ``"stored"`` (default): a bank entry takes part as a class-``k`` sample iff
+            it holds a feature. ``"current"``: the released code's rule, entry ``(b, k)`` takes
+            part iff the *current* batch has ``y_bk = 1`` (and the entry holds a feature).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        feature_dim: int,
+        embed_dim: int,
+        *,
+        sscl_weight: float = 100.0,
+        pscl_weight: float = 50.0,
+        sscl_temperature: float = 0.2,
+        pscl_temperature: float = 0.07,
+        absent_class: AbsentClass = "skip",
+        bank_size: int = 64,
+        bank_threshold: float = 0.8,
+        bank_labels: BankLabels = "stored",
+    ) -> None:
+        super().__init__()
+        if bank_labels not in ("stored", "current"):
+            raise InvalidInputError(
+                f"SADCLTerms: bank_labels must be 'stored' or 'current', got {bank_labels!r}"
+            )
+        self.sscl_weight = float(sscl_weight)
+        self.pscl_weight = float(pscl_weight)
+        self.sscl_temperature = sscl_temperature
+        self.bank_labels: BankLabels = bank_labels
+        self.bank = MemoryBank(bank_size, num_classes, feature_dim, threshold=bank_threshold)
+        self.pscl = PSCLLoss(num_classes, embed_dim, pscl_temperature, absent_class)
+
+    def _bank_view(
+        self, targets: Tensor, like: Tensor, project: Callable[[Tensor], Tensor]
+    ) -> tuple[Tensor, Tensor]:
+        """Projected bank embeddings ``(S, K, D)`` (valid entries only) and labels ``(S, K)``."""
+        valid = self.bank.valid  # (S, K)
+        stored = self.bank.features[valid].to(like.dtype)  # (V, C)
+        projected = project(stored)  # (V, D)
+        emb = projected.new_zeros(*valid.shape, projected.shape[-1])  # (S, K, D)
+        emb = emb.index_put((valid.nonzero(as_tuple=True)), projected)
+        if self.bank_labels == "stored":
+            return emb, valid.to(targets.dtype)
+        current = torch.zeros_like(valid, dtype=targets.dtype)
+        rows = min(targets.shape[0], valid.shape[0])
+        current[:rows] = torch.where(valid[:rows], targets[:rows], torch.zeros_like(targets[:rows]))
+        return emb, current
+
+    def forward(
+        self,
+        embeddings: Tensor,
+        features: Tensor,
+        logits: Tensor,
+        targets: Tensor,
+        project: Callable[[Tensor], Tensor],
+    ) -> dict[str, Tensor]:
+        """Both terms for one batch; updates the bank afterwards in training mode.
+
+        Args:
+            embeddings: ``(B, K, D)`` projected class features of the batch.
+            features: ``(B, K, C)`` raw class features (what the bank stores).
+            logits: ``(B, K)`` (the bank stores confidently-correct positives only).
+            targets: ``(B, K)`` in {1, 0, -1}.
+            project: the objective's projection, applied to the stored features.
+
+        Returns:
+            ``{"sscl": ..., "pscl": ...}``, unweighted.
+        """
+        bank_z, bank_t = self._bank_view(targets, features, project)
+        terms = {
+            "sscl": sscl_loss(embeddings, targets, bank_z, bank_t, self.sscl_temperature),
+            "pscl": self.pscl(embeddings, targets),
+        }
+        if self.training:
+            self.bank.update(features.detach(), logits.detach(), targets)
+        return terms
+
+    def extra_repr(self) -> str:
+        return (
+            f"sscl_weight={self.sscl_weight}, pscl_weight={self.pscl_weight}, "
+            f"sscl_temperature={self.sscl_temperature}, bank_labels={self.bank_labels!r}"
         )

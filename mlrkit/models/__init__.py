@@ -14,7 +14,7 @@ from mlrkit.models.backbones import (
     build_backbone,
 )
 from mlrkit.models.heads import ClassAttentionHead, GapHead, GroupWiseLinear
-from mlrkit.models.model import HEADS, MLRModel, build_model
+from mlrkit.models.model import HEADS, MLRModel, build_model, head_options
 from mlrkit.models.output import ModelOutput
 from mlrkit.models.query_head import QueryHead, sine_position_encoding
 from mlrkit.models.weights import PretrainedWeightsError, cached_weights_path
@@ -36,5 +36,6 @@ __all__ = [
     "build_backbone",
     "build_model",
     "cached_weights_path",
+    "head_options",
     "sine_position_encoding",
 ]

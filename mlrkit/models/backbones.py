@@ -20,6 +20,7 @@ from torchvision import models as tvm
 from torchvision.models import WeightsEnum
 from torchvision.models.resnet import BasicBlock
 
+from mlrkit.errors import InvalidInputError
 from mlrkit.models.weights import (
     PretrainedWeightsError,
     load_backbone_state,
@@ -57,7 +58,7 @@ def _default_weights(name: str) -> WeightsEnum:
 
 def _check_name(name: str) -> str:
     if name not in BACKBONES:
-        raise ValueError(f"Unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}.")
+        raise InvalidInputError(f"Unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}.")
     return name
 
 

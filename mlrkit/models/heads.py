@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlrkit.errors import InvalidInputError
 from mlrkit.models.output import ModelOutput
 
 
@@ -79,9 +80,9 @@ class ClassAttentionHead(nn.Module):
     ) -> None:
         super().__init__()
         if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}.")
+            raise InvalidInputError(f"temperature must be > 0, got {temperature}.")
         if residual_gap < 0:
-            raise ValueError(f"residual_gap must be >= 0, got {residual_gap}.")
+            raise InvalidInputError(f"residual_gap must be >= 0, got {residual_gap}.")
         self.temperature = float(temperature)
         self.residual_gap = float(residual_gap)
         self.score = nn.Conv2d(in_channels, num_classes, kernel_size=1, bias=False)

@@ -5,17 +5,30 @@ The loss is never computed here; it lives in :mod:`mlrkit.losses`.
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any
 
 from torch import Tensor, nn
 
+from mlrkit.errors import InvalidInputError
 from mlrkit.models.backbones import BACKBONES, Preprocessing, backbone_preprocessing, build_backbone
 from mlrkit.models.heads import ClassAttentionHead, GapHead
 from mlrkit.models.output import ModelOutput
 from mlrkit.models.query_head import QueryHead
 
 HEADS: tuple[str, ...] = ("class_attention", "query", "gap")
+
+
+def head_options(head: str) -> tuple[str, ...]:
+    """The ``head_kwargs`` names ``build_model`` accepts for ``head`` (none for ``gap``)."""
+    if head not in HEADS:
+        raise InvalidInputError(f"Unknown head {head!r}; choose one of {', '.join(HEADS)}.")
+    if head == "gap":
+        return ()
+    cls = ClassAttentionHead if head == "class_attention" else QueryHead
+    filled = ("self", "in_channels", "num_classes", "embed_dim")
+    return tuple(n for n in inspect.signature(cls.__init__).parameters if n not in filled)
 
 
 class MLRModel(nn.Module):
@@ -96,11 +109,13 @@ def build_model(
         ((2, 7), (2, 7, 128), (2, 7, 8, 8))
     """
     if head not in HEADS:
-        raise ValueError(f"Unknown head {head!r}; choose one of {', '.join(HEADS)}.")
+        raise InvalidInputError(f"Unknown head {head!r}; choose one of {', '.join(HEADS)}.")
     if backbone not in BACKBONES:
-        raise ValueError(f"Unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}.")
+        raise InvalidInputError(
+            f"Unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}."
+        )
     if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+        raise InvalidInputError(f"num_classes must be >= 1, got {num_classes}.")
     body = build_backbone(backbone, pretrained)
     channels = body.out_channels
     if head == "class_attention":
@@ -109,7 +124,7 @@ def build_model(
         top = QueryHead(channels, num_classes, embed_dim, **head_kwargs)
     else:
         if embed_dim is not None or head_kwargs:
-            raise ValueError(
+            raise InvalidInputError(
                 "The gap head takes no embed_dim or head arguments; got "
                 f"embed_dim={embed_dim}, {sorted(head_kwargs)}."
             )

@@ -17,6 +17,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from mlrkit.errors import InvalidInputError
 from mlrkit.models.heads import GroupWiseLinear
 from mlrkit.models.output import ModelOutput
 
@@ -28,7 +29,7 @@ def sine_position_encoding(height: int, width: int, dim: int, device=None) -> Te
     to ``(0, 2 pi]``.
     """
     if dim % 4:
-        raise ValueError(f"Positional encoding needs a dimension divisible by 4, got {dim}.")
+        raise InvalidInputError(f"Positional encoding needs a dimension divisible by 4, got {dim}.")
     quarter = dim // 4
     freqs = 10000.0 ** (torch.arange(quarter, device=device, dtype=torch.float32) * 2 / (dim // 2))
     ys = torch.arange(1, height + 1, device=device, dtype=torch.float32) / height * 2 * math.pi
@@ -116,12 +117,12 @@ class QueryHead(nn.Module):
         super().__init__()
         dim = embed_dim or in_channels
         if dim % num_heads or dim % 4:
-            raise ValueError(
+            raise InvalidInputError(
                 f"embed_dim {dim} must be divisible by num_heads={num_heads} and by 4; "
                 "pass embed_dim=... to the query head."
             )
         if num_decoder_layers < 1:
-            raise ValueError("The query head needs num_decoder_layers >= 1.")
+            raise InvalidInputError("The query head needs num_decoder_layers >= 1.")
         ffn_dim = ffn_dim or 4 * dim
         self.feature_dim: int = dim
         self.input_proj = nn.Conv2d(in_channels, dim, kernel_size=1)

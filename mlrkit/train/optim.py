@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from mlrkit.config import OptimConfig
+from mlrkit.errors import ConfigError
 
 
 def param_groups(
@@ -60,7 +61,7 @@ def build_optimizer(
         return torch.optim.AdamW(groups)
     if cfg.name == "sgd":
         return torch.optim.SGD(groups, momentum=cfg.momentum)
-    raise ValueError(f"unknown optimiser {cfg.name!r}; use 'adamw' or 'sgd'")
+    raise ConfigError(f"unknown optimiser {cfg.name!r}; use 'adamw' or 'sgd'")
 
 
 def build_scheduler(
@@ -87,4 +88,4 @@ def build_scheduler(
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=cfg.step_gamma)
     if cfg.schedule == "constant":
         return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
-    raise ValueError(f"unknown schedule {cfg.schedule!r}; use onecycle, step or constant")
+    raise ConfigError(f"unknown schedule {cfg.schedule!r}; use onecycle, step or constant")

@@ -2,7 +2,7 @@
 
 A checkpoint is a plain dict (loadable with ``torch.load(path, weights_only=True)``)::
 
-    {"format": "mlrkit-checkpoint", "version": 1,
+    {"format": "mlrkit-checkpoint", "version": 2,
      "epoch": completed epochs, "stage": 1 or 2 (SADCL), "config": plain dict, "classes": [str],
      "model": state_dict, "objective": state_dict (projection, centres, memory bank, prototypes),
      "optimizer", "scheduler", "scaler", "ema": state dicts or None,
@@ -11,6 +11,10 @@ A checkpoint is a plain dict (loadable with ``torch.load(path, weights_only=True
 Writes go to a temporary file in the same directory, are flushed to disk, then renamed over the
 target with ``os.replace`` (atomic on POSIX and Windows), so a crash mid-write leaves the previous
 ``last.pt`` / ``best.pt`` untouched.
+
+Versions: 2 names the objective's parts as composed (``discriminative.*``, ``sadcl.bank.*``,
+``sadcl.pscl.*``); version-1 checkpoints (``center.*``, ``bank.*``, ``pscl.*``) are upgraded
+when loaded. Any other version is refused with a message naming it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,13 @@ import torch
 from mlrkit.errors import MlrkitError
 
 FORMAT = "mlrkit-checkpoint"
-VERSION = 1
+VERSION = 2
+# Version 1 -> 2: the objective's parts were renamed when it became a composition.
+_V1_OBJECTIVE_PREFIXES = {
+    "center.": "discriminative.",
+    "bank.": "sadcl.bank.",
+    "pscl.": "sadcl.pscl.",
+}
 # Config keys that define the architecture: a checkpoint only loads into a model built the same.
 ARCHITECTURE_KEYS = ("backbone", "head", "embed_dim", "head_kwargs")
 
@@ -92,15 +102,32 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         hint = f" Other checkpoints in {path.parent}: {siblings}." if siblings else ""
         raise CheckpointError(
             f"checkpoint {path} is truncated or corrupt ({type(err).__name__}: {err}). "
-            f"Delete it and resume from another checkpoint or retrain.{hint}"
+            "Resuming falls back to the run's other checkpoint when that one is intact; keep "
+            f"this file until the run is good again.{hint}"
         ) from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an mlrkit checkpoint (no format={FORMAT!r} entry)")
+    if state.get("version") == 1:
+        state = _upgrade_v1(state)
     if state.get("version") != VERSION:
         raise CheckpointError(
-            f"{path} has checkpoint version {state.get('version')}, this mlrkit reads {VERSION}"
+            f"{path} has checkpoint format version {state.get('version')}; this mlrkit reads "
+            f"versions 1 and {VERSION}. Use the mlrkit release that wrote it, or retrain."
         )
     return state
+
+
+def _upgrade_v1(state: dict[str, Any]) -> dict[str, Any]:
+    """Rename a version-1 objective's state keys to the composed objective's (version 2)."""
+
+    def rename(key: str) -> str:
+        for old, new in _V1_OBJECTIVE_PREFIXES.items():
+            if key.startswith(old):
+                return new + key[len(old) :]
+        return key
+
+    objective = {rename(k): v for k, v in state.get("objective", {}).items()}
+    return {**state, "objective": objective, "version": 2}
 
 
 def checkpoint_differences(

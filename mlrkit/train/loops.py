@@ -1,13 +1,12 @@
 """The loops: ``train_one_epoch``, ``evaluate``, ``predict``: plain functions, explicit arguments.
 
 They take an already-built model, objective, loader and optimiser, so a notebook can call them
-directly; :func:`mlrkit.engine.fit` strings them together with checkpoints and logging. None of
+directly; :func:`mlrkit.train.fit` strings them together with checkpoints and logging. None of
 them prints; progress goes to ``tqdm.auto`` bars.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -19,44 +18,52 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from mlrkit.distributed import all_reduce_mean, all_reduce_sum, average_gradients, dist_info
-from mlrkit.ema import ModelEMA
+from mlrkit.errors import InvalidInputError, MlrkitError
 from mlrkit.metrics import MetricAccumulator
+from mlrkit.runtime import autocast
+from mlrkit.train.ema import ModelEMA
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(MlrkitError, FloatingPointError):
     """The loss became NaN or infinite; training stopped before the weights were touched."""
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """``"auto"`` picks CUDA, then MPS, then CPU; anything else is passed to ``torch.device``."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+class NonFiniteStateError(MlrkitError, FloatingPointError):
+    """Weights or buffers became NaN or infinite (a diverged run); nothing was saved."""
 
 
-def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype for ``mode`` (``auto``/``bf16``/``fp16``/``off``); None off CUDA.
+def check_finite_state(
+    modules: dict[str, nn.Module | None], epoch: int, device: torch.device | None = None
+) -> None:
+    """Raise :class:`NonFiniteStateError` if a floating parameter or buffer is not finite.
 
-    ``auto`` prefers bf16 (no loss scaling needed) and falls back to fp16 on GPUs without bf16.
-    Mixed precision is only used on CUDA: CPU autocast is slower than fp32 for these models.
+    A diverged run can keep a finite loss while its weights blow up (BatchNorm ``running_var``
+    at inf, weights at 1e29); saving such a state as ``last.pt``/``best.pt`` would hide it.
+
+    Args:
+        modules: named modules to check (e.g. ``{"model": ..., "objective": ..., "EMA": ...}``).
+        epoch: 1-based epoch, for the message.
+        device: where to all-reduce the verdict under torch.distributed (every rank must stop
+            together, or the others would wait forever at the next collective).
     """
-    if device.type != "cuda" or mode == "off":
-        return None
-    if mode == "bf16" or (mode == "auto" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    return torch.float16
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` when ``dtype`` is set, else a no-op context."""
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    bad: list[str] = []
+    for what, module in modules.items():
+        if module is None:
+            continue
+        for name, tensor in module.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                bad.append(f"{what}.{name}")
+    diverged = bool(bad)
+    if dist_info().distributed and device is not None:
+        diverged = all_reduce_sum(float(diverged), device) > 0
+    if diverged:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        shown = shown or "another rank's state"
+        raise NonFiniteStateError(
+            f"the run diverged at epoch {epoch}: non-finite values in {shown}. Nothing was "
+            "saved for this epoch (the last good checkpoint is kept); lower the learning rate "
+            "or set optim.grad_clip, then resume or start again."
+        )
 
 
 def _to_device(
@@ -224,7 +231,7 @@ def evaluate(
     count = 0
     batches = _outputs(model, loader, device, amp_dtype, channels_last, "eval", progress)
     for output, targets in batches:
-        # Rank by fp32 logits: half-precision sigmoids saturate and create ties (METHOD.md 4).
+        # Rank by fp32 logits: half-precision sigmoids saturate and create ties.
         accumulator.update(output.logits.float().cpu(), targets.cpu())
         count += targets.shape[0]
     result = dict(accumulator.compute())
@@ -258,7 +265,7 @@ def predict(
         if return_features and output.class_features is not None:
             features.append(output.class_features.float().cpu())
     if not logits:
-        raise ValueError("predict got an empty loader: the dataset has no images")
+        raise InvalidInputError("predict got an empty loader: the dataset has no images")
     return {
         "logits": torch.cat(logits),
         "targets": torch.cat(targets_all),

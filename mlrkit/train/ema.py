@@ -13,20 +13,22 @@ from typing import Any
 import torch
 from torch import nn
 
+from mlrkit.errors import InvalidInputError
+
 
 class ModelEMA(nn.Module):
     """A frozen copy of ``model`` whose weights track an EMA of the training weights.
 
     Args:
         model: the model being trained (unwrapped, not the DDP wrapper).
-        decay: target decay ``d`` (e.g. 0.9997 for COCO, METHOD.md section 5).
+        decay: target decay ``d`` (e.g. 0.9997, the COCO recipe's).
         warmup: use ``min(decay, (1 + t) / (10 + t))`` at update ``t``.
     """
 
     def __init__(self, model: nn.Module, decay: float, warmup: bool = True) -> None:
         super().__init__()
         if not 0.0 < decay < 1.0:
-            raise ValueError(f"EMA decay must be in (0, 1), got {decay}")
+            raise InvalidInputError(f"EMA decay must be in (0, 1), got {decay}")
         self.module = copy.deepcopy(model).eval()
         for param in self.module.parameters():
             param.requires_grad_(False)

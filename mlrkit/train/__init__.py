@@ -1,0 +1,61 @@
+"""The training side: from a config to a run directory.
+
+=============== ==========================================================================
+module          what it holds
+=============== ==========================================================================
+``fitting``     :func:`fit`: epochs, evaluation, checkpoints, logging, exact resume
+``loops``       :func:`train_one_epoch`, :func:`evaluate`, :func:`predict` (plain functions)
+``recipe``      config -> datasets, model, objective, loaders; :func:`check_config`
+``stages``      SADCL's two stages (stage switch, prototype initialisation)
+``optim``       optimiser parameter groups and per-iteration lr schedules
+``state``       the mutable state of a run and its checkpoint round trip
+``checkpoint``  atomic saves, ``weights_only`` loading, mismatch errors
+``rundir``      what a run directory holds and what a new run may do to it
+``ema``         exponential moving average of the weights
+=============== ==========================================================================
+
+Import public names from here (``from mlrkit.train import fit``). Using a finished run
+(evaluate, score, embed) is :mod:`mlrkit.runs`.
+"""
+
+from mlrkit.train.checkpoint import (
+    CheckpointError,
+    CheckpointMismatchError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from mlrkit.train.ema import ModelEMA
+from mlrkit.train.fitting import LOGGED_METRICS, RunResult, fit
+from mlrkit.train.loops import (
+    NonFiniteLossError,
+    NonFiniteStateError,
+    evaluate,
+    predict,
+    train_one_epoch,
+)
+from mlrkit.train.optim import build_optimizer, build_scheduler, param_groups
+from mlrkit.train.recipe import check_config
+from mlrkit.train.rundir import RUN_FILES
+from mlrkit.train.stages import init_prototypes
+
+__all__ = [
+    "LOGGED_METRICS",
+    "RUN_FILES",
+    "CheckpointError",
+    "CheckpointMismatchError",
+    "ModelEMA",
+    "NonFiniteLossError",
+    "NonFiniteStateError",
+    "RunResult",
+    "build_optimizer",
+    "build_scheduler",
+    "check_config",
+    "evaluate",
+    "fit",
+    "init_prototypes",
+    "load_checkpoint",
+    "param_groups",
+    "predict",
+    "save_checkpoint",
+    "train_one_epoch",
+]

@@ -1,0 +1,231 @@
+"""``fit``: an experiment from a config to a run directory, resumable after any crash.
+
+A run directory holds ``config.json``, ``metrics.jsonl`` (one JSON row per epoch), ``last.pt``
+(after every epoch) and ``best.pt`` (best ``config.train.best_metric`` so far); only rank 0
+writes, and nothing there is overwritten without ``resume`` or ``overwrite``
+(:mod:`mlrkit.train.rundir`). The loops are in :mod:`mlrkit.train.loops`, the pieces are built
+by :mod:`mlrkit.train.recipe`, SADCL's stages are in :mod:`mlrkit.train.stages`.
+
+Exact resume: every epoch starts by reseeding python/numpy/torch and the data loader from
+``(seed, epoch)``; model, objective (centres, memory bank, prototypes), optimiser, scheduler,
+scaler and EMA come back from the checkpoint. A run killed at any point and resumed with
+``fit(config, out_dir, resume=True)`` ends with the same weights as an uninterrupted run (on CPU;
+GPU kernels may be non-deterministic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from mlrkit.config import Config, config_from_dict, config_to_dict, save_config, validate
+from mlrkit.data import set_loader_epoch
+from mlrkit.distributed import barrier, broadcast_buffers, dist_info
+from mlrkit.models import backbone_preprocessing
+from mlrkit.runtime import epoch_seed, resolve_amp, resolve_device, seed_everything
+from mlrkit.train import recipe, stages
+from mlrkit.train.checkpoint import save_checkpoint
+from mlrkit.train.ema import ModelEMA
+from mlrkit.train.loops import check_finite_state, evaluate, train_one_epoch
+from mlrkit.train.rundir import read_history, resume_point, write_history
+from mlrkit.train.state import TrainState
+
+__all__ = ["LOGGED_METRICS", "RunResult", "fit"]
+
+# Metrics of an evaluation that go into metrics.jsonl (per-class AP stays in the checkpoint row).
+LOGGED_METRICS = ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1")
+
+
+@dataclass
+class RunResult:
+    """What :func:`fit` leaves behind.
+
+    Attributes:
+        out_dir: the run directory.
+        history: one dict per epoch (the rows of ``metrics.jsonl``).
+        best_metric: best value of ``best_metric_name`` (None if never evaluated).
+        best_epoch: epoch (1-based) of ``best.pt``.
+        classes: class names, in logit order.
+    """
+
+    out_dir: Path
+    history: list[dict[str, Any]]
+    best_metric: float | None
+    best_epoch: int | None
+    best_metric_name: str
+    classes: tuple[str, ...]
+    last_checkpoint: Path = field(init=False)
+    best_checkpoint: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.last_checkpoint = self.out_dir / "last.pt"
+        self.best_checkpoint = self.out_dir / "best.pt"
+
+    @property
+    def final(self) -> dict[str, Any]:
+        """The last epoch's row."""
+        return self.history[-1] if self.history else {}
+
+
+def _metrics_row(prefix: str, result: dict[str, Any]) -> dict[str, Any]:
+    return {f"{prefix}_{k}": float(result[k]) for k in LOGGED_METRICS if k in result}
+
+
+def _evaluate_row(
+    run: TrainState, loader: Any, amp_dtype: torch.dtype | None, channels_last: bool
+) -> dict[str, float]:
+    """``val_*`` metrics of the raw weights and, separately, ``ema_val_*`` of the EMA weights."""
+    kwargs = dict(
+        device=run.device, amp_dtype=amp_dtype, channels_last=channels_last, classes=run.classes
+    )
+    broadcast_buffers(run.model)  # every rank evaluates rank 0's (saved) model
+    val = evaluate(run.model, loader, **kwargs)
+    row = {**_metrics_row("val", val), "val_seconds": val["seconds"]}
+    if run.ema is not None:
+        broadcast_buffers(run.ema)
+        row.update(_metrics_row("ema_val", evaluate(run.ema.module, loader, **kwargs)))
+    return row
+
+
+def fit(
+    config: Config,
+    out_dir: str | Path,
+    resume: bool = False,
+    *,
+    overwrite: bool = False,
+    datasets: tuple[Any, Any] | None = None,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+) -> RunResult:
+    """Train ``config`` into ``out_dir``; resumable, rank-0 writes, works under torchrun.
+
+    Args:
+        config: the experiment (see :mod:`mlrkit.config`); checked by
+            :func:`mlrkit.train.recipe.check_config` before anything is built.
+        out_dir: run directory (created). If it already holds run files, pass ``resume`` or
+            ``overwrite``.
+        resume: continue the run in ``out_dir`` from its newest intact checkpoint (``last.pt``,
+            else ``best.pt``); a fresh start, with a warning, when it holds none yet.
+        overwrite: discard the run files in ``out_dir`` and start again.
+        datasets: optional ``(train, val)`` datasets to use instead of building them from
+            ``config.data`` (each with ``.classes`` and ``.targets``).
+        callback: called on rank 0 with each epoch's metrics row (e.g. to print it).
+
+    Returns:
+        :class:`RunResult` with the per-epoch history and the best value/epoch.
+
+    Raises:
+        mlrkit.errors.RunDirectoryError: ``out_dir`` holds a run and neither flag is set.
+        mlrkit.train.NonFiniteLossError: NaN/inf loss (the last good epoch's checkpoints stay).
+        mlrkit.train.NonFiniteStateError: weights or buffers diverged (nothing saved).
+        mlrkit.train.CheckpointMismatchError: the checkpoint was trained on other classes or
+            another architecture.
+    """
+    cfg = recipe.check_config(validate(config_from_dict(config_to_dict(config))))  # a copy
+    out_dir = Path(out_dir)
+    info = dist_info()
+    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    metrics_path = out_dir / "metrics.jsonl"
+    start = resume_point(out_dir, resume, overwrite)
+
+    device = resolve_device(cfg.train.device)
+    if device.type == "cuda" and info.distributed:
+        device = torch.device("cuda", info.local_rank)
+    amp_dtype = resolve_amp(cfg.train.amp, device)
+    channels_last = (
+        cfg.train.channels_last if cfg.train.channels_last is not None else (device.type == "cuda")
+    )
+    seed_everything(cfg.train.seed)
+
+    if datasets is None:
+        # mean/std from the backbone's weights metadata, before the model exists (K comes
+        # from the dataset)
+        pre = backbone_preprocessing(cfg.model.backbone)
+        datasets = recipe.datasets_from_config(cfg, pre.mean, pre.std)
+    train_set, val_set = datasets
+    classes = tuple(train_set.classes)
+    model = recipe.model_from_config(cfg, len(classes)).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    objective = recipe.objective_from_config(cfg, model, stage=1).to(device)
+    train_dl = recipe.train_loader_from_config(train_set, cfg, device)
+    val_dl = recipe.eval_loader_from_config(val_set, cfg, device, shard=info.distributed)
+    steps = len(train_dl)
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    ema = ModelEMA(model, cfg.train.ema_decay) if cfg.train.ema_decay else None
+    run = TrainState(cfg, device, model, objective, None, None, scaler, ema, classes)  # type: ignore[arg-type]
+    stages.build_optimization(run, 1, steps)
+
+    history: list[dict[str, Any]] = []
+    if start is not None:
+        path, state = start
+        run.restore(state, path, steps)
+        history = read_history(metrics_path, run.epoch)
+    if info.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for stale in out_dir.glob(".*.pt.tmp-*"):
+            stale.unlink()  # a partial write of a killed run; the real files were never replaced
+        save_config(cfg, out_dir / "config.json")
+        write_history(metrics_path, history)
+
+    trained = run.model
+    if info.distributed:
+        trained = DistributedDataParallel(
+            run.model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=cfg.train.find_unused_parameters,
+        )
+
+    for epoch in range(run.epoch, cfg.train.epochs):
+        seed_everything(epoch_seed(cfg.train.seed, epoch))
+        if stages.stage_of_epoch(cfg, epoch) == 2 and run.stage == 1:
+            stages.enter_stage2(run, train_set, steps)
+            seed_everything(epoch_seed(cfg.train.seed, epoch))
+        set_loader_epoch(train_dl, cfg.train.seed, epoch)
+        train_stats = train_one_epoch(
+            trained,
+            run.objective,
+            train_dl,
+            run.optimizer,
+            device=device,
+            epoch=epoch + 1,
+            scheduler=run.scheduler,
+            scaler=run.scaler,
+            amp_dtype=amp_dtype,
+            grad_clip=cfg.optim.grad_clip,
+            ema=run.ema,
+            channels_last=channels_last,
+            progress=cfg.train.progress,
+        )
+        run.epoch = epoch + 1
+        check_finite_state(
+            {"model": run.model, "objective": run.objective, "EMA": run.ema}, run.epoch, device
+        )
+        row: dict[str, Any] = {"epoch": run.epoch, "stage": run.stage, **train_stats}
+        if run.epoch % cfg.train.eval_every == 0 or run.epoch == cfg.train.epochs:
+            row.update(_evaluate_row(run, val_dl, amp_dtype, channels_last))
+        history.append(row)
+        value = row.get(cfg.train.best_metric)
+        improved = (
+            value is not None and not np.isnan(value) and (run.best is None or value > run.best)
+        )
+        if improved:
+            run.best, run.best_epoch = float(value), run.epoch
+        if info.is_main:
+            # metrics.jsonl first: a crash before last.pt is replaced makes resume redo this
+            # epoch, and resume drops history rows newer than last.pt. best.pt last: a crash in
+            # between leaves last.pt with the better epoch and best.pt with an older good one.
+            write_history(metrics_path, history)
+            state = run.checkpoint(row)
+            save_checkpoint(state, last_path)
+            if improved:
+                save_checkpoint(state, best_path)
+            if callback is not None:
+                callback(row)
+        barrier()
+    return RunResult(out_dir, history, run.best, run.best_epoch, cfg.train.best_metric, classes)

@@ -1,0 +1,115 @@
+"""The run directory: what a run leaves behind, what a new run may do to it, its metrics log.
+
+A run directory holds ``config.json``, ``metrics.jsonl`` (one JSON row per epoch), ``last.pt``
+and ``best.pt``. Nothing in it is ever overwritten without an explicit request: a directory
+holding any run file needs ``resume`` (continue it) or ``overwrite`` (discard it). Resuming
+starts from the newest intact checkpoint, so a corrupt or missing ``last.pt`` falls back to
+``best.pt`` (with a warning that the later epochs are trained again).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+from mlrkit.distributed import barrier, dist_info
+from mlrkit.errors import RunDirectoryError
+from mlrkit.train.checkpoint import CheckpointError, load_checkpoint
+
+__all__ = ["RUN_FILES", "read_history", "resume_point", "write_history"]
+
+RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt")
+
+
+def _existing(out_dir: Path) -> list[str]:
+    return [name for name in RUN_FILES if (out_dir / name).exists()]
+
+
+def _discard(out_dir: Path) -> None:
+    if dist_info().is_main:
+        for name in _existing(out_dir):
+            (out_dir / name).unlink()
+    barrier()
+
+
+def resume_point(
+    out_dir: Path, resume: bool, overwrite: bool = False
+) -> tuple[Path, dict[str, Any]] | None:
+    """Where a run into ``out_dir`` starts: ``(checkpoint path, loaded state)`` or None (fresh).
+
+    Args:
+        out_dir: the run directory (may not exist yet).
+        resume: continue the run in ``out_dir``.
+        overwrite: discard the run files in ``out_dir`` first (a fresh start).
+
+    Raises:
+        RunDirectoryError: ``out_dir`` holds run files and neither flag is set; or ``resume`` is
+            set but no checkpoint is intact while epochs were logged. Each message lists the
+            choices.
+    """
+    if resume and overwrite:
+        raise RunDirectoryError("resume and overwrite contradict each other; choose one")
+    present = _existing(out_dir)
+    if overwrite:
+        _discard(out_dir)
+        return None
+    if not resume:
+        if present:
+            raise RunDirectoryError(
+                f"{out_dir} already holds a run ({', '.join(present)}); pass resume=True "
+                "(CLI: --resume) to continue it, overwrite=True (CLI: --overwrite) to discard "
+                "it, or choose another output directory"
+            )
+        return None
+    intact: list[tuple[int, Path, dict[str, Any]]] = []
+    problems: list[str] = []
+    for name in ("last.pt", "best.pt"):
+        path = out_dir / name
+        if not path.exists():
+            continue
+        try:
+            state = load_checkpoint(path)
+        except CheckpointError as err:
+            problems.append(f"{name} is unreadable ({str(err).split('. ')[0]})")
+            continue
+        intact.append((int(state["epoch"]), path, state))
+    if intact:
+        epoch, path, state = max(intact, key=lambda item: item[0])  # last.pt first on a tie
+        if path.name != "last.pt":
+            reason = problems[0] if problems else "last.pt is missing"
+            warnings.warn(
+                f"resuming {out_dir} from best.pt (epoch {epoch}): {reason}; the epochs after "
+                f"{epoch} are trained again",
+                stacklevel=3,
+            )
+        return path, state
+    logged = read_history(out_dir / "metrics.jsonl")
+    if problems or logged:
+        why = "; ".join(problems) if problems else "it has no checkpoint"
+        raise RunDirectoryError(
+            f"cannot resume {out_dir}: {why}, though {len(logged)} epoch(s) were logged. Keep "
+            "the directory for inspection and train into another one, or pass overwrite=True "
+            "(CLI: --overwrite) to start again in it"
+        )
+    warnings.warn(
+        f"resume requested but {out_dir} holds no checkpoint yet; starting from scratch",
+        stacklevel=3,
+    )
+    return None
+
+
+def read_history(path: Path, upto: int | None = None) -> list[dict[str, Any]]:
+    """The rows of ``metrics.jsonl`` (epochs ``<= upto`` when given); empty if missing."""
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [row for row in rows if upto is None or row["epoch"] <= upto]
+
+
+def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Atomically replace ``metrics.jsonl`` with ``rows``."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    tmp.replace(path)

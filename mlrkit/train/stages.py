@@ -1,0 +1,130 @@
+"""Training stages: everything about SADCL's two stages lives here.
+
+Every setup trains in one stage except ``sadcl``: stage 1 trains the base model with ASL for
+``loss.sadcl_stage1_epochs`` epochs (0 = half); stage 2 builds a new objective (projection, memory
+bank, prototypes), sets the prototypes to the class means of the stage-1 model's confidently
+correct training samples, and fine-tunes everything with ASL + SSCL + PSCL under a new optimiser
+at ``optim.lr * loss.sadcl_stage2_lr_mult``. Both the learning-rate schedule and its epoch count
+restart with each stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from mlrkit.config import Config, sadcl_stage1_epochs
+from mlrkit.errors import InvalidInputError
+from mlrkit.losses import MultiLabelObjective, PrototypeAccumulator
+from mlrkit.train import recipe
+from mlrkit.train.optim import build_optimizer, build_scheduler
+
+if TYPE_CHECKING:
+    from mlrkit.train.state import TrainState
+
+
+def stage_of_epoch(cfg: Config, epoch: int) -> int:
+    """The stage (1 or 2) of 0-based ``epoch``; always 1 for setups other than ``sadcl``."""
+    if cfg.loss.setup == "sadcl" and epoch >= sadcl_stage1_epochs(cfg):
+        return 2
+    return 1
+
+
+def stage_epochs(cfg: Config, stage: int) -> int:
+    """How many epochs ``stage`` lasts (its learning-rate schedule spans exactly these)."""
+    if cfg.loss.setup != "sadcl":
+        return cfg.train.epochs
+    first = sadcl_stage1_epochs(cfg)
+    return first if stage == 1 else cfg.train.epochs - first
+
+
+def build_optimization(state: TrainState, stage: int, steps_per_epoch: int) -> None:
+    """A fresh optimiser and scheduler for ``stage`` over the model and the objective."""
+    cfg = state.cfg
+    scale = cfg.loss.sadcl_stage2_lr_mult if stage == 2 else 1.0
+    state.optimizer = build_optimizer(state.model, [state.objective], cfg.optim, lr_scale=scale)
+    state.scheduler = build_scheduler(
+        state.optimizer, cfg.optim, stage_epochs(cfg, stage), steps_per_epoch
+    )
+
+
+def switch_to_stage2(state: TrainState, steps_per_epoch: int) -> None:
+    """Stage 2's objective and optimiser (prototypes still random; see :func:`enter_stage2`).
+
+    Used as is when a stage-2 checkpoint is restored: its prototypes come with the objective's
+    saved state.
+    """
+    state.objective = recipe.objective_from_config(state.cfg, state.model, stage=2).to(state.device)
+    state.stage = 2
+    build_optimization(state, 2, steps_per_epoch)
+
+
+def enter_stage2(state: TrainState, train_set: Any, steps_per_epoch: int) -> None:
+    """Leave a finished stage 1: stage 2's parts, prototypes from the stage-1 model."""
+    switch_to_stage2(state, steps_per_epoch)
+    # Every rank computes the same prototypes from the whole training set (same weights); they
+    # are copied into the existing parameter, so the new optimiser already holds it.
+    loader = recipe.eval_loader_from_config(train_set, state.cfg, state.device, shard=False)
+    init_prototypes(
+        state.model, state.objective, loader, state.cfg.loss.prototype_threshold, state.device
+    )
+
+
+@torch.no_grad()
+def init_prototypes(
+    model: nn.Module,
+    objective: MultiLabelObjective,
+    loader: Iterable[Any],
+    threshold: float = 0.85,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> Tensor:
+    """Set the PSCL prototypes to the class means of confidently-correct samples.
+
+    Runs ``model`` (eval mode) over ``loader``, projects the class features with the
+    objective's projection, and averages per class as
+    :class:`mlrkit.losses.PrototypeAccumulator` describes (warnings name classes that fall back).
+
+    Args:
+        model: returns a ``ModelOutput`` with class features.
+        objective: a SADCL stage-2 objective (``objective.sadcl`` is set).
+        loader: yields ``(images, targets, ...)`` over the training set.
+        threshold: score a positive must exceed (SADCL: 0.85).
+        device: where to run (default: the model's parameters' device).
+        progress: show a tqdm bar.
+
+    Returns:
+        The ``(K, D)`` prototypes written.
+    """
+    if objective.sadcl is None or objective.projection is None:
+        raise InvalidInputError("init_prototypes needs a SADCL stage-2 objective (objective.sadcl)")
+    if device is None:
+        first = next(iter(model.parameters()), None)
+        device = first.device if first is not None else torch.device("cpu")
+    device = torch.device(device)
+    classes = getattr(getattr(loader, "dataset", None), "classes", None)
+    accumulator = PrototypeAccumulator(threshold, classes)
+    modes = (model.training, objective.training)
+    model.eval()
+    objective.eval()
+    try:
+        for batch in tqdm(loader, desc="prototypes", disable=not progress, leave=False):
+            images, targets = batch[0].to(device), batch[1].to(device)
+            output = model(images)
+            if output.class_features is None:
+                raise InvalidInputError(
+                    "init_prototypes: the model returns no class_features (a 'gap' head?); "
+                    "build it with head='class_attention' or head='query'"
+                )
+            z = objective.embed(output.class_features)  # (B, K, D)
+            accumulator.update(z, output.logits, targets)
+    finally:
+        model.train(modes[0])
+        objective.train(modes[1])
+    prototypes = accumulator.compute()
+    objective.sadcl.pscl.set_prototypes(prototypes)
+    return prototypes
