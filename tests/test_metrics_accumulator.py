@@ -12,10 +12,12 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from sklearn.metrics import average_precision_score, precision_score, recall_score
 
+from mlrkit.errors import InvalidInputError
 from mlrkit.metrics import (
     MetricAccumulator,
     MetricsWarning,
     average_precision,
+    mean_average_precision,
     per_class_table,
     summary_table,
     threshold_metrics,
@@ -37,6 +39,11 @@ def one_shot(logits, targets):
     result["mAP"] = float(np.nanmean(result["AP"]))
     result.update(threshold_metrics(logits, targets, scores_are="logits"))
     return result
+
+
+def to_signed(targets):
+    """Hand conversion to ML-GCN's encoding: present 1 -> 1, absent 0 -> -1, ignored -1 -> 0."""
+    return np.select([targets == 1, targets == 0], [1, -1], default=0)
 
 
 def assert_same_result(got, expected):
@@ -68,12 +75,14 @@ def test_accumulator_keeps_no_graph_and_checks_shapes():
     acc.update(scores, torch.tensor([[1, 0], [0, 1], [1, 1], [0, 0]]))
     gathered, _ = acc.gather()  # plain numpy, detached from the autograd graph
     np.testing.assert_array_equal(gathered, scores.detach().numpy())
-    with pytest.raises(ValueError, match="earlier batches had 2"):
+    with pytest.raises(InvalidInputError, match="earlier batches had 2"):
         acc.update(torch.rand(3, 3), torch.zeros(3, 3))
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(InvalidInputError, match="same shape"):
         acc.update(torch.rand(3, 2), torch.zeros(3, 1))
-    with pytest.raises(ValueError, match="not one of"):
+    with pytest.raises(InvalidInputError, match="not one of"):
         MetricAccumulator(scores_are="probs")
+    with pytest.raises(InvalidInputError, match="not one of"):
+        MetricAccumulator(targets_are="pm1")
 
 
 def test_accumulator_warns_about_classes_without_positives():
@@ -86,6 +95,44 @@ def test_accumulator_warns_about_classes_without_positives():
     assert np.isnan(result["AP"][2]) and result["mAP"] == pytest.approx(
         np.nanmean(result["AP"]), abs=1e-15
     )
+
+
+BATCHES = [(0, 7), (7, 8), (8, 64), (64, 120)]
+
+
+def test_accumulator_signed_targets_batched_equal_one_shot():
+    logits, targets = make_logits()
+    targets[7] = [1, -1, 1, 1, -1]  # batch (7, 8): positives and ignored only, in both encodings
+    signed = to_signed(targets)
+    assert not (signed[7:8] == -1).any() and not (targets[7:8] == 0).any()
+    for targets_are, fed in (("signed", signed), ("binary", targets)):
+        acc = MetricAccumulator(scores_are="logits", targets_are=targets_are)
+        for lo, hi in BATCHES:  # no batch is judged alone
+            acc.update(torch.from_numpy(logits[lo:hi]), torch.from_numpy(fed[lo:hi]))
+        np.testing.assert_array_equal(acc.gather()[1], targets.astype(np.int8))  # converted
+        got = acc.compute()
+        assert_same_result(got, one_shot(logits, targets))
+        # and the one-shot functions given the signed matrix directly
+        np.testing.assert_array_equal(
+            got["AP"], average_precision(logits, signed, targets_are="signed")
+        )
+        assert got["mAP"] == mean_average_precision(logits, signed, targets_are="signed")
+
+
+def test_accumulator_raises_on_unconverted_signed_targets_at_compute_not_update():
+    logits, targets = make_logits(seed=4)
+    targets[targets == -1] = 0
+    signed = to_signed(targets)  # 1 and -1 only: the ML-GCN matrix passed unconverted
+    acc = MetricAccumulator(scores_are="logits")
+    for lo, hi in BATCHES:
+        acc.update(logits[lo:hi], signed[lo:hi])  # one batch may lack 0: never raises here
+    with pytest.raises(InvalidInputError, match="pass targets_are='signed'"):
+        acc.compute()
+    mirrored = MetricAccumulator(scores_are="logits", targets_are="signed")
+    for lo, hi in BATCHES:
+        mirrored.update(logits[lo:hi], targets[lo:hi])  # binary 1 / 0 read as signed
+    with pytest.raises(InvalidInputError, match="pass targets_are='binary'"):
+        mirrored.compute()
 
 
 # ---------------------------------------------------------------- 2 processes, gloo
@@ -186,3 +233,19 @@ def test_summary_table_one_row_x100_with_top3():
     assert row["images"] == 120 and row["classes"] == 5
     both = pd.concat([table, summary_table(logits, targets, scores_are="logits", name="b")])
     assert list(both.index) == ["run-a", "b"]
+
+
+def test_tables_take_signed_targets():
+    logits, targets = make_logits(seed=5)
+    signed = to_signed(targets)
+    pd.testing.assert_frame_equal(
+        per_class_table(logits, signed, CLASSES, scores_are="logits", targets_are="signed"),
+        per_class_table(logits, targets, CLASSES, scores_are="logits"),
+    )
+    pd.testing.assert_frame_equal(
+        summary_table(logits, signed, scores_are="logits", targets_are="signed"),
+        summary_table(logits, targets, scores_are="logits"),
+    )
+    targets[targets == -1] = 0
+    with pytest.raises(InvalidInputError, match="targets_are='signed'"):
+        summary_table(logits, to_signed(targets), scores_are="logits")

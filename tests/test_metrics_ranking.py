@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score
 
+from mlrkit.errors import InvalidInputError
 from mlrkit.metrics import (
     MetricsWarning,
     average_precision,
@@ -42,6 +43,21 @@ def sklearn_ap(scores, targets):
     return np.array(out)
 
 
+def to_signed(targets):
+    """Hand conversion to ML-GCN's encoding: present 1 -> 1, absent 0 -> -1, ignored -1 -> 0."""
+    return np.select([targets == 1, targets == 0], [1, -1], default=0)
+
+
+def sklearn_ap_signed(scores, signed):
+    """Oracle on ML-GCN targets: per class, drop the 0 (difficult) rows; -1 is the negative."""
+    out = []
+    for k in range(scores.shape[1]):
+        keep = signed[:, k] != 0
+        y, s = signed[keep, k] == 1, scores[keep, k]
+        out.append(average_precision_score(y, s) if y.any() else np.nan)
+    return np.array(out)
+
+
 # ---------------------------------------------------------------- exact AP vs sklearn
 
 
@@ -70,9 +86,16 @@ def test_average_precision_property_small_tied(n, k, levels, seed):
     rng = np.random.default_rng(seed)
     scores = rng.integers(0, levels, size=(n, k)).astype(np.float32) / levels
     targets = rng.integers(-1, 2, size=(n, k))
-    np.testing.assert_allclose(
-        average_precision(scores, targets), sklearn_ap(scores, targets), rtol=0, atol=1e-12
-    )
+    if (targets == -1).any() and not (targets == 0).any():  # no negative: wrong encoding
+        with pytest.raises(InvalidInputError, match="targets_are='signed'"):
+            average_precision(scores, targets)
+        with pytest.raises(InvalidInputError, match="targets_are='binary'"):
+            average_precision(scores, to_signed(targets), targets_are="signed")
+        return
+    ap = average_precision(scores, targets)
+    np.testing.assert_allclose(ap, sklearn_ap(scores, targets), rtol=0, atol=1e-12)
+    signed = average_precision(scores, to_signed(targets), targets_are="signed")
+    np.testing.assert_array_equal(signed, ap)
 
 
 def test_all_negative_class_is_nan_and_named_in_the_mAP_warning():
@@ -150,8 +173,82 @@ def test_average_precision_doctest_value():
     ],
 )
 def test_invalid_inputs_raise_clear_errors(scores, targets, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(InvalidInputError, match=match):  # also a ValueError
         average_precision(scores, targets)
+
+
+# ---------------------------------------------------------------- targets_are: ML-GCN's encoding
+
+RANKING = [average_precision, voc_interpolated_ap, voc07_11point_ap]
+
+
+@pytest.mark.parametrize("fn", RANKING, ids=lambda fn: fn.__name__)
+def test_signed_targets_equal_hand_converted_binary(fn):
+    scores, targets = make_problem(n=300, k=6, seed=11, decimals=1, ignore=0.15)
+    signed = to_signed(targets)
+    assert set(np.unique(signed)) == {-1, 0, 1}
+    expected = fn(scores, targets)
+    np.testing.assert_array_equal(fn(scores, signed, targets_are="signed"), expected)
+    as_tensors = fn(
+        torch.from_numpy(scores), torch.from_numpy(signed).float(), targets_are="signed"
+    )
+    np.testing.assert_array_equal(as_tensors, expected)
+    assert mean_average_precision(scores, signed, targets_are="signed") == (
+        mean_average_precision(scores, targets)
+    )
+
+
+@pytest.mark.parametrize(("decimals", "difficult"), [(None, 0.1), (1, 0.2), (0, 0.3)])
+def test_signed_targets_equal_sklearn_without_the_difficult_rows(decimals, difficult):
+    rng = np.random.default_rng(12)
+    signed = np.where(rng.random((350, 6)) < 0.25, 1, -1)
+    signed[rng.random(signed.shape) < difficult] = 0
+    scores = rng.normal(size=signed.shape) + 1.0 * (signed == 1)
+    if decimals is not None:
+        scores = np.round(scores, decimals)
+    expected = sklearn_ap_signed(scores, signed)
+    got = average_precision(scores, signed, targets_are="signed")
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    m = mean_average_precision(scores, signed, targets_are="signed")
+    assert m == pytest.approx(np.mean(expected), abs=1e-12)
+
+
+@pytest.mark.parametrize("fn", [*RANKING, mean_average_precision], ids=lambda fn: fn.__name__)
+def test_unconverted_signed_targets_raise_naming_targets_are(fn):
+    scores, targets = make_problem(n=200, k=5, seed=13)  # no ignored entry
+    signed = to_signed(targets)  # only 1 and -1: read as binary, every negative is ignored
+    assert set(np.unique(signed)) == {-1, 1}
+    with pytest.raises(InvalidInputError, match="1 = positive, 0 = negative, -1 = ignore") as err:
+        fn(scores, signed)
+    assert "ML-GCN" in str(err.value) and "targets_are='signed'" in str(err.value)
+    assert isinstance(err.value, ValueError)
+    converted = fn(scores, signed, targets_are="signed")  # the fix the message names
+    np.testing.assert_allclose(converted, fn(scores, targets), rtol=0, atol=0)
+    assert np.all(np.asarray(converted) < 1.0)  # not the silent 1.0 of every negative ignored
+
+
+def test_binary_targets_passed_as_signed_raise_naming_targets_are():
+    scores, targets = make_problem(n=100, k=3, seed=14)  # 1 and 0 only
+    with pytest.raises(InvalidInputError, match="targets_are='binary'"):
+        average_precision(scores, targets, targets_are="signed")  # every 0 read as difficult
+
+
+def test_targets_are_is_checked_and_values_follow_the_encoding():
+    scores, targets = make_problem(n=50, k=2, seed=15, ignore=0.1)
+    with pytest.raises(InvalidInputError, match="not one of"):
+        average_precision(scores, targets, targets_are="ml-gcn")
+    bad = to_signed(targets)
+    bad[0, 0] = 2
+    with pytest.raises(InvalidInputError, match=r"-1 \(absent\) or 0 \(difficult.*found \[2\]"):
+        average_precision(scores, bad, targets_are="signed")
+    # the entries ignored by each encoding really take no part
+    binary_ap = average_precision(scores, targets)
+    moved = scores.copy()
+    moved[targets == -1] = 100.0
+    np.testing.assert_array_equal(average_precision(moved, targets), binary_ap)
+    np.testing.assert_array_equal(
+        average_precision(moved, to_signed(targets), targets_are="signed"), binary_ap
+    )
 
 
 # ---------------------------------------------------------------- VOC variants

@@ -7,6 +7,7 @@ import pytest
 import torch
 from sklearn.metrics import f1_score, precision_score, recall_score
 
+from mlrkit.errors import InvalidInputError
 from mlrkit.metrics import MetricsWarning, threshold_metrics
 
 
@@ -133,11 +134,11 @@ def test_scores_are_is_required_and_checked():
     logits, targets = make_logits(n=10)
     with pytest.raises(TypeError):
         threshold_metrics(logits, targets)  # no guessing between logits and probabilities
-    with pytest.raises(ValueError, match="scores_are='logits'"):
+    with pytest.raises(InvalidInputError, match="scores_are='logits'"):
         threshold_metrics(logits, targets, scores_are="probabilities")
-    with pytest.raises(ValueError, match="not one of"):
+    with pytest.raises(InvalidInputError, match="not one of"):
         threshold_metrics(logits, targets, scores_are="sigmoid")
-    with pytest.raises(ValueError, match="strictly between"):
+    with pytest.raises(InvalidInputError, match="strictly between"):
         threshold_metrics(logits, targets, scores_are="logits", threshold=1.0)
 
 
@@ -147,3 +148,51 @@ def test_threshold_is_not_rounded_to_the_score_dtype():
     targets = np.array([[1], [1]])
     got = threshold_metrics(probs, targets, scores_are="probabilities", threshold=0.7)
     assert got["OR"] == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------- targets_are: ML-GCN's encoding
+
+
+def to_signed(targets):
+    """Hand conversion to ML-GCN's encoding: present 1 -> 1, absent 0 -> -1, ignored -1 -> 0."""
+    return np.select([targets == 1, targets == 0], [1, -1], default=0)
+
+
+@pytest.mark.parametrize("top_k", [None, 3], ids=["plain", "top-3"])
+def test_signed_targets_equal_hand_converted_binary(top_k):
+    logits, targets = make_logits(seed=5, ignore=0.2)
+    signed = to_signed(targets)
+    assert set(np.unique(signed)) == {-1, 0, 1}
+    got = threshold_metrics(logits, signed, scores_are="logits", top_k=top_k, targets_are="signed")
+    assert got == threshold_metrics(logits, targets, scores_are="logits", top_k=top_k)
+
+
+def test_signed_targets_equal_sklearn_without_the_difficult_entries():
+    rng = np.random.default_rng(6)
+    signed = np.where(rng.random((300, 6)) < 0.3, 1, -1)
+    signed[rng.random(signed.shape) < 0.2] = 0  # difficult
+    logits = rng.normal(size=signed.shape) + 2.0 * (signed == 1) - 1.0
+    pred = logits >= 0
+    got = threshold_metrics(logits, signed, scores_are="logits", targets_are="signed")
+    keep = signed != 0
+    y = signed == 1
+    # overall metrics: binary P/R/F1 over the entries that are not difficult, flattened
+    assert got["OP"] == pytest.approx(precision_score(y[keep], pred[keep]), abs=1e-12)
+    assert got["OR"] == pytest.approx(recall_score(y[keep], pred[keep]), abs=1e-12)
+    assert got["OF1"] == pytest.approx(f1_score(y[keep], pred[keep]), abs=1e-12)
+    # per class: the same on each column, its difficult rows dropped
+    cps = [precision_score(y[v, k], pred[v, k]) for k, v in enumerate(keep.T)]
+    crs = [recall_score(y[v, k], pred[v, k]) for k, v in enumerate(keep.T)]
+    assert got["CP"] == pytest.approx(np.mean(cps), abs=1e-12)
+    assert got["CR"] == pytest.approx(np.mean(crs), abs=1e-12)
+
+
+def test_unconverted_signed_targets_raise_naming_targets_are():
+    logits, targets = make_logits(seed=7)
+    signed = to_signed(targets)  # 1 and -1 only
+    with pytest.raises(InvalidInputError, match="pass targets_are='signed'"):
+        threshold_metrics(logits, signed, scores_are="logits")
+    with pytest.raises(InvalidInputError, match="pass targets_are='binary'"):
+        threshold_metrics(logits, targets, scores_are="logits", targets_are="signed")
+    with pytest.raises(InvalidInputError, match="not one of"):
+        threshold_metrics(logits, targets, scores_are="logits", targets_are="pm1")

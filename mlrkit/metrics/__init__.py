@@ -1,6 +1,6 @@
 """Multi-label evaluation: exact tie-aware AP/mAP, VOC variants, threshold metrics, tables.
 
-Every choice that moves a published number is explicit (METHOD.md section 4):
+Every choice that moves a published number is explicit (docs/evaluation.md):
 
 - :func:`average_precision` / :func:`mean_average_precision`: non-interpolated, tie-aware AP,
   equal to ``sklearn.metrics.average_precision_score`` per class; targets of -1 are ignored; a
@@ -11,6 +11,12 @@ Every choice that moves a published number is explicit (METHOD.md section 4):
   threshold; ``top_k=3`` gives the top-3 variants; the caller states ``scores_are``.
 - :func:`per_class_table` / :func:`summary_table`: pandas tables, rates x100.
 - :class:`MetricAccumulator`: streaming ``update`` / ``compute`` that gathers across ranks.
+
+Targets use mlrkit's encoding, 1 = present, 0 = absent, -1 = ignore. Every function that takes
+targets also accepts ML-GCN's encoding (1 = present, -1 = absent, 0 = difficult, ignored) with
+``targets_are="signed"``, converted once on input. Targets with -1 but no 0 at all are signed
+targets passed unconverted (every negative would be ignored, every AP 1.0): they raise
+:class:`~mlrkit.errors.InvalidInputError` naming ``targets_are``, as does every bad input.
 
 Inputs are torch tensors (CPU or CUDA) or numpy arrays of shape ``(N, K)``; all classes are
 computed at once (one sort per column, no Python loop over classes).

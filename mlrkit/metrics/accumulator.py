@@ -6,6 +6,10 @@ every rank's samples first (ranks may hold different counts), so each rank gets 
 the whole split. Note: a ``DistributedSampler`` that pads the split to a multiple of the world
 size repeats a few samples, and they are counted; use :class:`mlrkit.distributed.ShardSampler`
 (no padding) for exact numbers.
+
+Targets are converted to mlrkit's encoding batch by batch (``targets_are``), but the check for
+targets in the wrong encoding (ignored entries and not a single negative) runs in
+:meth:`MetricAccumulator.compute`, on the whole gathered matrix: one batch may lack negatives.
 """
 
 from __future__ import annotations
@@ -18,8 +22,15 @@ import torch
 import torch.distributed as dist
 
 from mlrkit.distributed import dist_info
+from mlrkit.errors import InvalidInputError
 
-from ._inputs import as_targets, check_scores_are
+from ._inputs import (
+    TargetsKind,
+    as_targets,
+    check_scores_are,
+    check_target_encoding,
+    check_targets_are,
+)
 from .ranking import average_precision, macro_mean
 from .threshold import threshold_metrics
 
@@ -57,12 +68,12 @@ def gather_rows(scores: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tens
     sizes = metas_cpu[:, 0].tolist()
     widths = {w for n, w in metas_cpu[:, :2].tolist() if n > 0}
     if len(widths) > 1:
-        raise ValueError(
+        raise InvalidInputError(
             f"Ranks hold scores with different class counts {sorted(widths)}; every rank must "
             "evaluate the same model on the same class list."
         )
     if not widths:
-        raise ValueError("No rank has any sample: call update() before compute().")
+        raise InvalidInputError("No rank has any sample: call update() before compute().")
     width = widths.pop()
     dtype = torch.float64 if bool(metas_cpu[:, 2].any()) else torch.float32
     if scores.shape[0] == 0:
@@ -80,6 +91,11 @@ class MetricAccumulator:
         scores_are: ``"logits"`` (default) or ``"probabilities"``.
         threshold: on the probability scale, for CP/CR/CF1/OP/OR/OF1.
         classes: class names for the warnings about classes without positives.
+        targets_are: ``"binary"`` (mlrkit's encoding, the default) or ``"signed"`` (ML-GCN's:
+            1 present, -1 absent, 0 difficult; each batch converted 1 -> 1, -1 -> 0, 0 -> -1 in
+            :meth:`update`). Gathered targets with -1 but no 0 at all under ``"binary"``
+            (signed targets passed unconverted) make :meth:`compute` raise
+            :class:`~mlrkit.errors.InvalidInputError`; a single batch without 0 is fine.
 
     Example:
         >>> acc = MetricAccumulator(scores_are="probabilities")
@@ -93,9 +109,13 @@ class MetricAccumulator:
         scores_are: str = "logits",
         threshold: float = 0.5,
         classes: Sequence[str] | None = None,
+        *,
+        targets_are: TargetsKind = "binary",
     ) -> None:
         check_scores_are(scores_are)
+        check_targets_are(targets_are)
         self.scores_are = scores_are
+        self.targets_are = targets_are
         self.threshold = threshold
         self.classes = None if classes is None else tuple(classes)
         self._scores: list[torch.Tensor] = []
@@ -111,18 +131,23 @@ class MetricAccumulator:
         self._targets.clear()
 
     def update(self, scores: Any, targets: Any) -> None:
-        """Add a batch: ``(B, K)`` scores (tensor on any device, or array) and targets."""
+        """Add a batch: ``(B, K)`` scores (tensor on any device, or array) and targets.
+
+        Targets are validated and converted to mlrkit's encoding now (``targets_are``); the
+        check for the wrong encoding waits for :meth:`compute` (this batch may lack negatives).
+        """
         s = torch.as_tensor(scores).detach().cpu()
         if s.dtype in (torch.float16, torch.bfloat16) or not s.is_floating_point():
             s = s.float()  # widening is exact; half precision is only a storage format here
-        t = torch.from_numpy(as_targets(targets))  # validates values, (B, K) int8
+        # validates values and converts to mlrkit's encoding: (B, K) int8
+        t = torch.from_numpy(as_targets(targets, self.targets_are, check_encoding=False))
         if s.ndim != 2 or s.shape != t.shape:
-            raise ValueError(
+            raise InvalidInputError(
                 f"update() needs scores and targets of the same shape (B, K); got "
                 f"{tuple(s.shape)} and {tuple(t.shape)}."
             )
         if self._scores and s.shape[1] != self._scores[0].shape[1]:
-            raise ValueError(
+            raise InvalidInputError(
                 f"This batch has {s.shape[1]} classes but earlier batches had "
                 f"{self._scores[0].shape[1]}; call reset() before evaluating another model."
             )
@@ -130,7 +155,11 @@ class MetricAccumulator:
         self._targets.append(t)
 
     def gather(self) -> tuple[np.ndarray, np.ndarray]:
-        """All samples as numpy ``(N, K)`` scores and int8 targets (every rank's if distributed)."""
+        """All samples as numpy ``(N, K)`` scores and int8 targets (every rank's if distributed).
+
+        The targets are in mlrkit's encoding (1 / 0 / -1 = ignore), converted if the accumulator
+        was built with ``targets_are="signed"``.
+        """
         if self._scores:
             scores, targets = torch.cat(self._scores), torch.cat(self._targets)
         else:
@@ -138,7 +167,7 @@ class MetricAccumulator:
         if dist_info().distributed:
             scores, targets = gather_rows(scores, targets)
         if scores.shape[0] == 0:
-            raise ValueError("MetricAccumulator is empty: call update() before compute().")
+            raise InvalidInputError("MetricAccumulator is empty: call update() before compute().")
         return scores.numpy(), targets.numpy()
 
     def compute(self) -> dict[str, Any]:
@@ -147,8 +176,13 @@ class MetricAccumulator:
         Returns:
             ``{"mAP": float, "AP": np.ndarray[K], "CP", "CR", "CF1", "OP", "OR", "OF1"}``;
             fractions in [0, 1], AP NaN for classes without positives (left out of mAP).
+
+        Raises:
+            InvalidInputError: when nothing was added, or when the gathered targets hold ignored
+                entries but no negative at all (the wrong ``targets_are``).
         """
         scores, targets = self.gather()
+        check_target_encoding(targets, self.targets_are)  # whole matrix, every rank alike
         ap = average_precision(scores, targets)
         result: dict[str, Any] = {"mAP": macro_mean(ap, self.classes, "mAP"), "AP": ap}
         result.update(

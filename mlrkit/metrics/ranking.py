@@ -10,6 +10,8 @@ quantity then lives on the positives only, ranked per class:
 ``B_i / A_i`` is the precision at the threshold ``s_i``; counting *every* sample tied with
 ``s_i`` is what makes the result tie-aware (one operating point per unique score, as sklearn).
 Targets of -1 are placed after every valid sample (their key is NaN) and are never counted.
+Targets in ML-GCN's signed encoding are accepted with ``targets_are="signed"`` and converted to
+mlrkit's on input (see :func:`mlrkit.metrics._inputs.as_targets`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._inputs import as_pair, class_names, warn_left_out
+from ._inputs import TargetsKind, as_pair, class_names, warn_left_out
 
 
 class _PositiveRanks(NamedTuple):
@@ -113,7 +115,9 @@ def _per_class_mean(ranks: _PositiveRanks, values: np.ndarray) -> np.ndarray:
     return out
 
 
-def average_precision(scores: Any, targets: Any) -> np.ndarray:
+def average_precision(
+    scores: Any, targets: Any, *, targets_are: TargetsKind = "binary"
+) -> np.ndarray:
     """Non-interpolated, tie-aware average precision of every class.
 
     ``AP_k = sum_n (R_n - R_{n-1}) P_n`` over the unique score thresholds of class k, in
@@ -124,15 +128,24 @@ def average_precision(scores: Any, targets: Any) -> np.ndarray:
         scores: ``(N, K)`` tensor (CPU or CUDA) or array; logits or probabilities (AP depends
             only on the order; rank logits, as sigmoids in low precision saturate into ties).
         targets: ``(N, K)`` with 1 (present), 0 (absent), -1 (ignored: takes no part).
+        targets_are: the encoding of ``targets``: ``"binary"`` (mlrkit's, the default) or
+            ``"signed"`` (ML-GCN's: 1 present, -1 absent, 0 difficult, ignored), converted on
+            input (1 -> 1, -1 -> 0, 0 -> -1). Targets with -1 but no 0 at all raise under
+            ``"binary"``: they are signed targets passed unconverted, whose every negative
+            would be ignored (and 0 but no -1 under ``"signed"``: binary targets, mirrored).
 
     Returns:
         ``(K,)`` float64 array; NaN for a class with no positive target.
+
+    Raises:
+        InvalidInputError: on bad shapes, NaN scores, target values outside the encoding, or
+            targets that look like the other encoding (ignored entries but no negative).
 
     Example:
         >>> average_precision([[0.9], [0.8], [0.7]], [[1], [0], [1]]).round(4)
         array([0.8333])
     """
-    s, t = as_pair(scores, targets)
+    s, t = as_pair(scores, targets, targets_are)
     ranks = _positive_ranks(s, t)
     return _per_class_mean(ranks, ranks.pos_at_or_above / ranks.at_or_above)
 
@@ -146,17 +159,29 @@ def macro_mean(ap: np.ndarray, classes: Sequence[str] | None = None, what: str =
 
 
 def mean_average_precision(
-    scores: Any, targets: Any, *, classes: Sequence[str] | None = None
+    scores: Any,
+    targets: Any,
+    *,
+    classes: Sequence[str] | None = None,
+    targets_are: TargetsKind = "binary",
 ) -> float:
     """Macro mean of :func:`average_precision` over classes with at least one positive.
 
     ``mAP = (1 / |C+|) sum_{k in C+} AP_k`` with ``C+`` the classes with a positive target.
     Classes left out are named in a :class:`MetricsWarning` (``classes`` gives their names).
 
+    Args:
+        scores: ``(N, K)`` tensor or array (logits or probabilities).
+        targets: ``(N, K)`` in {1, 0, -1} (or ML-GCN's {1, -1, 0}, see ``targets_are``).
+        classes: the K class names, used in the warning about classes left out.
+        targets_are: ``"binary"`` (mlrkit's encoding, the default) or ``"signed"`` (ML-GCN's:
+            1 present, -1 absent, 0 difficult; converted 1 -> 1, -1 -> 0, 0 -> -1); see
+            :func:`average_precision`.
+
     Returns:
         A fraction in [0, 1] (tables show it x100); NaN when no class has a positive.
     """
-    return macro_mean(average_precision(scores, targets), classes, "mAP")
+    return macro_mean(average_precision(scores, targets, targets_are=targets_are), classes, "mAP")
 
 
 def _envelope(ranks: _PositiveRanks) -> tuple[np.ndarray, np.ndarray]:
@@ -175,7 +200,9 @@ def _envelope(ranks: _PositiveRanks) -> tuple[np.ndarray, np.ndarray]:
     return envelope, recall
 
 
-def voc_interpolated_ap(scores: Any, targets: Any) -> np.ndarray:
+def voc_interpolated_ap(
+    scores: Any, targets: Any, *, targets_are: TargetsKind = "binary"
+) -> np.ndarray:
     """VOC-interpolated AP per class: the area under the precision envelope.
 
     ``AP_k = sum_n (R_n - R_{n-1}) max_{m >= n} P_m``: the convention of the SSGRL, Query2Label
@@ -186,12 +213,15 @@ def voc_interpolated_ap(scores: Any, targets: Any) -> np.ndarray:
 
     Args:
         scores: ``(N, K)`` tensor or array (logits or probabilities).
-        targets: ``(N, K)`` in {1, 0, -1}.
+        targets: ``(N, K)`` in {1, 0, -1} (or ML-GCN's {1, -1, 0}, see ``targets_are``).
+        targets_are: ``"binary"`` (mlrkit's encoding, the default) or ``"signed"`` (ML-GCN's:
+            1 present, -1 absent, 0 difficult; converted 1 -> 1, -1 -> 0, 0 -> -1); see
+            :func:`average_precision`.
 
     Returns:
         ``(K,)`` float64; NaN for a class with no positive. Always ``>=`` :func:`average_precision`.
     """
-    s, t = as_pair(scores, targets)
+    s, t = as_pair(scores, targets, targets_are)
     ranks = _positive_ranks(s, t)
     envelope, _ = _envelope(ranks)
     out = envelope.sum(axis=1)
@@ -201,17 +231,26 @@ def voc_interpolated_ap(scores: Any, targets: Any) -> np.ndarray:
     return out
 
 
-def voc07_11point_ap(scores: Any, targets: Any) -> np.ndarray:
+def voc07_11point_ap(
+    scores: Any, targets: Any, *, targets_are: TargetsKind = "binary"
+) -> np.ndarray:
     """VOC2007 11-point AP per class.
 
     ``AP_k = (1/11) sum_{t in {0, 0.1, ..., 1}} max_{R_n >= t} P_n`` (0 when no operating point
     reaches recall t), with the thresholds of the VOC devkit (``np.arange(0, 1.1, 0.1)``) and the
     same tie and ignore handling as :func:`voc_interpolated_ap`.
 
+    Args:
+        scores: ``(N, K)`` tensor or array (logits or probabilities).
+        targets: ``(N, K)`` in {1, 0, -1} (or ML-GCN's {1, -1, 0}, see ``targets_are``).
+        targets_are: ``"binary"`` (mlrkit's encoding, the default) or ``"signed"`` (ML-GCN's:
+            1 present, -1 absent, 0 difficult; converted 1 -> 1, -1 -> 0, 0 -> -1); see
+            :func:`average_precision`.
+
     Returns:
         ``(K,)`` float64; NaN for a class with no positive.
     """
-    s, t = as_pair(scores, targets)
+    s, t = as_pair(scores, targets, targets_are)
     ranks = _positive_ranks(s, t)
     envelope, recall = _envelope(ranks)
     rows = np.arange(len(ranks.num_pos))

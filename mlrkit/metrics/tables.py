@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._inputs import as_pair, check_scores_are, class_names
+from ._inputs import TargetsKind, as_pair, check_scores_are, class_names
 from .ranking import average_precision, macro_mean
 from .threshold import (
     METRIC_KEYS,
@@ -34,15 +34,19 @@ def per_class_table(
     *,
     scores_are: str,
     threshold: float = 0.5,
+    targets_are: TargetsKind = "binary",
 ) -> pd.DataFrame:
     """One row per class: AP, counts, and precision / recall / F1 at ``threshold``.
 
     Args:
         scores: ``(N, K)`` tensor or array.
-        targets: ``(N, K)`` in {1, 0, -1}.
+        targets: ``(N, K)`` in {1, 0, -1} (or ML-GCN's {1, -1, 0}, see ``targets_are``).
         classes: the K class names (e.g. ``dataset.classes``); None numbers them.
         scores_are: ``"logits"`` or ``"probabilities"``.
         threshold: on the probability scale.
+        targets_are: ``"binary"`` (mlrkit's encoding, the default) or ``"signed"`` (ML-GCN's:
+            1 present, -1 absent, 0 difficult; converted 1 -> 1, -1 -> 0, 0 -> -1), as in
+            :func:`~mlrkit.metrics.average_precision`. The counts are of the converted targets.
 
     Returns:
         DataFrame indexed by class name with columns ``AP, positives, negatives, ignored,
@@ -50,7 +54,7 @@ def per_class_table(
         ``F1 = 2 P R / (P + R)`` per class; AP and recall are NaN for a class without positives.
     """
     check_scores_are(scores_are)
-    s, t = as_pair(scores, targets)
+    s, t = as_pair(scores, targets, targets_are)
     names = class_names(classes, s.shape[1])
     counts = class_counts(predict(s, scores_are=scores_are, threshold=threshold), t)
     precision, recall = per_class_precision_recall(counts)
@@ -84,23 +88,27 @@ def summary_table(
     threshold: float = 0.5,
     top_k: int = 3,
     name: str = "all",
+    targets_are: TargetsKind = "binary",
 ) -> pd.DataFrame:
     """One row: ``mAP, CP, CR, CF1, OP, OR, OF1`` and the top-k variants (``CP@3`` ...), x100.
 
     Args:
         scores: ``(N, K)`` tensor or array.
-        targets: ``(N, K)`` in {1, 0, -1}.
+        targets: ``(N, K)`` in {1, 0, -1} (or ML-GCN's {1, -1, 0}, see ``targets_are``).
         classes: class names, used in warnings about classes left out.
         scores_are: ``"logits"`` or ``"probabilities"``.
         threshold: on the probability scale.
         top_k: k of the top-k variants (3 in the literature).
         name: the row label (e.g. the run name), so several summaries can be concatenated.
+        targets_are: ``"binary"`` (mlrkit's encoding, the default) or ``"signed"`` (ML-GCN's:
+            1 present, -1 absent, 0 difficult; converted 1 -> 1, -1 -> 0, 0 -> -1), as in
+            :func:`~mlrkit.metrics.average_precision`. The counts are of the converted targets.
 
     Returns:
         A one-row DataFrame; also ``images`` and ``classes`` counts.
     """
     check_scores_are(scores_are)
-    s, t = as_pair(scores, targets)
+    s, t = as_pair(scores, targets, targets_are)
     names = class_names(classes, s.shape[1])
     row: dict[str, float] = {"mAP": macro_mean(average_precision(s, t), names, "mAP")}
     for k, suffix in ((None, ""), (top_k, f"@{top_k}")):

@@ -7,7 +7,8 @@ With ``Nt_k`` correct predictions, ``Np_k`` predictions and ``Ng_k`` positives o
 
 CF1 is the harmonic mean of CP and CR, *not* sklearn's macro-F1 (the mean of per-class F1s).
 A class with ``Np_k = 0`` has precision 0. Class means run over the classes with a positive (the
-classes of mAP); the others are named in a warning. Entries with target -1 take no part.
+classes of mAP); the others are named in a warning. Entries with target -1 take no part
+(with ``targets_are="signed"``, ML-GCN's encoding, the entries with target 0 take no part).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._inputs import as_pair, check_scores_are, class_names, warn_left_out
+from mlrkit.errors import InvalidInputError
+
+from ._inputs import TargetsKind, as_pair, check_scores_are, class_names, warn_left_out
 
 METRIC_KEYS: tuple[str, ...] = ("CP", "CR", "CF1", "OP", "OR", "OF1")
 
@@ -47,10 +50,10 @@ def predict(
     """
     check_scores_are(scores_are)
     if not 0.0 < threshold < 1.0:
-        raise ValueError(f"threshold={threshold} must lie strictly between 0 and 1.")
+        raise InvalidInputError(f"threshold={threshold} must lie strictly between 0 and 1.")
     if scores_are == "probabilities":
         if scores.min() < 0.0 or scores.max() > 1.0:
-            raise ValueError(
+            raise InvalidInputError(
                 f"scores_are='probabilities' but scores span [{scores.min():.4g}, "
                 f"{scores.max():.4g}]; pass scores_are='logits' for raw model outputs."
             )
@@ -61,7 +64,7 @@ def predict(
     if top_k is None or top_k >= scores.shape[1]:
         return pred
     if top_k < 1:
-        raise ValueError(f"top_k={top_k} must be a positive integer (or None).")
+        raise InvalidInputError(f"top_k={top_k} must be a positive integer (or None).")
     # k-th largest score per image, then keep everything above it and the first ties
     kth = -np.partition(-scores, top_k - 1, axis=1)[:, top_k - 1 : top_k]  # (N, 1)
     above = scores > kth
@@ -126,20 +129,26 @@ def threshold_metrics(
     threshold: float = 0.5,
     top_k: int | None = None,
     classes: Sequence[str] | None = None,
+    targets_are: TargetsKind = "binary",
 ) -> dict[str, float]:
     """Per-class and overall precision, recall and F1 at a fixed threshold.
 
     Args:
         scores: ``(N, K)`` tensor or array.
-        targets: ``(N, K)`` in {1, 0, -1}; -1 entries are neither predictions nor positives.
+        targets: ``(N, K)`` in {1, 0, -1}; -1 entries are neither predictions nor positives
+            (ML-GCN's {1, -1, 0}, where 0 is ignored, with ``targets_are="signed"``).
         scores_are: ``"logits"`` or ``"probabilities"`` (required: no guessing).
         threshold: on the probability scale (0.5 = logit 0); fix it, never tune it on test.
         top_k: e.g. 3 for the "top-3" variants: each image keeps its k best scores that pass.
         classes: names used in warnings.
+        targets_are: ``"binary"`` (mlrkit's encoding, the default) or ``"signed"`` (ML-GCN's:
+            1 present, -1 absent, 0 difficult; converted 1 -> 1, -1 -> 0, 0 -> -1). Ignored
+            entries without any negative (-1 but no 0 under ``"binary"``: signed targets passed
+            unconverted) raise :class:`~mlrkit.errors.InvalidInputError`.
 
     Returns:
         ``{"CP", "CR", "CF1", "OP", "OR", "OF1"}`` as fractions in [0, 1].
     """
-    s, t = as_pair(scores, targets)
+    s, t = as_pair(scores, targets, targets_are)
     pred = predict(s, scores_are=scores_are, threshold=threshold, top_k=top_k)
     return metrics_from_counts(class_counts(pred, t), classes)
