@@ -135,3 +135,40 @@ def test_rng_states_round_trip(tmp_path: Path) -> None:
     restore_rng_state(load_checkpoint(path)["rng"])
     assert (random.random(), np.random.rand()) == expected[:2]
     assert torch.equal(torch.rand(1), expected[2])
+
+
+def test_version_one_checkpoints_load_with_the_composed_objective_names(tmp_path: Path) -> None:
+    """Version 1 named the objective's parts center.*, bank.*, pscl.*; they load as version 2."""
+    from mlrkit.losses import build_objective
+
+    objective = build_objective("sadcl", 3, 4, stage=2, bank_size=2)
+    v2 = objective.state_dict()
+    old_names = {"sadcl.bank.": "bank.", "sadcl.pscl.": "pscl.", "discriminative.": "center."}
+
+    def to_v1(key: str) -> str:
+        for new, old in old_names.items():
+            if key.startswith(new):
+                return old + key[len(new) :]
+        return key
+
+    state = {**make_state(), "version": 1, "objective": {to_v1(k): v for k, v in v2.items()}}
+    assert "bank.features" in state["objective"] and "pscl.prototypes" in state["objective"]
+    save_checkpoint(state, tmp_path / "v1.pt")
+    loaded = load_checkpoint(tmp_path / "v1.pt")
+    assert loaded["version"] == VERSION == 2
+    fresh = build_objective("sadcl", 3, 4, stage=2, bank_size=2)
+    load_module_state(fresh, loaded["objective"], "objective", tmp_path / "v1.pt")
+    for key, value in v2.items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+    centre = build_objective("disc-center", 3, 4).state_dict()
+    state = {**make_state(), "version": 1, "objective": {to_v1(k): v for k, v in centre.items()}}
+    save_checkpoint(state, tmp_path / "v1c.pt")
+    assert set(load_checkpoint(tmp_path / "v1c.pt")["objective"]) == set(centre)
+
+
+def test_an_unknown_format_version_is_refused_naming_it(tmp_path: Path) -> None:
+    save_checkpoint({**make_state(), "version": 7}, tmp_path / "future.pt")
+    with pytest.raises(
+        CheckpointError, match="format version 7; this mlrkit reads versions 1 and 2"
+    ):
+        load_checkpoint(tmp_path / "future.pt")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +171,216 @@ def test_help_lists_the_commands() -> None:
     ).stdout
     for flag in ("--epochs", "--seed", "--device", "--data", "--resume", "--set", "--loss"):
         assert flag in text
+
+
+# --- Errors: one line on stderr, exit status 2, no traceback -------------------------------------
+
+
+def error_line(code: int, err: str, *needles: str) -> str:
+    """Check an error exit (status 2, one ``error:`` line, no traceback); return the line."""
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and lines[0].strip(), err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def tree_snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` (relative) with its bytes; None for a directory."""
+    return {
+        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None)
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "typo", "valid"),
+    [
+        ('loss.objective_kwargs={"disc_weigth":0.5}', "loss.objective_kwargs", "disc_weigth",
+         "disc_weight"),
+        ('model.head_kwargs={"temprature": 2}', "model.head_kwargs", "temprature", "temperature"),
+        ('data.policy={"keep_unanotated": true}', "data.policy", "keep_unanotated",
+         "keep_unannotated"),
+    ],
+)  # fmt: skip
+def test_dict_field_typo_fails_before_the_datasets_are_built(
+    tmp_path: Path, capsys, override: str, field: str, typo: str, valid: str
+) -> None:
+    """A misspelt key of a dict field names the field, the key and the valid keys, before data."""
+    data, out = tmp_path / "no-such-data", tmp_path / "out"
+    # Without generate_if_missing a later failure would be a quick MissingFileError on `data`.
+    extra = ("--set", override, "--set", "data.generate_if_missing=false")
+    code = main(tiny_train_args(data, out, *extra))
+    line = error_line(code, capsys.readouterr().err, "ConfigError", field, repr(typo))
+    assert repr(valid) in line.split("valid keys:", 1)[1]
+    assert str(data) not in line and not data.exists() and not out.exists()
+
+
+def test_dict_override_merges_into_the_preset_and_null_removes_a_key() -> None:
+    """voc07's ``reduction: mean`` survives a dict override; ``null`` removes it."""
+
+    def kwargs(*sets: str) -> dict:
+        argv = ["train", "--preset", "voc07", "--out", "x"]
+        for item in sets:
+            argv += ["--set", item]
+        return train_config(build_parser().parse_args(argv)).loss.objective_kwargs
+
+    assert kwargs() == {"reduction": "mean"}
+    assert kwargs('loss.objective_kwargs={"disc_weight":0.5}') == {
+        "reduction": "mean",
+        "disc_weight": 0.5,
+    }
+    assert kwargs('loss.objective_kwargs={"reduction": null}') == {}
+    assert kwargs(
+        'loss.objective_kwargs={"disc_weight":0.5}', 'loss.objective_kwargs={"reduction": null}'
+    ) == {"disc_weight": 0.5}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("device", ["cuda", "gpu", "cuda:3"])
+def test_missing_device_is_one_line(trained_run, tmp_path: Path, capsys, device: str) -> None:
+    """``--device`` naming a device this machine lacks: exit 2 suggesting auto or cpu."""
+    data, run = trained_run
+    out = tmp_path / "out"
+    args = tiny_train_args(data, out)
+    args[args.index("--device") + 1] = device
+    for argv in (args, ["evaluate", str(run), "--device", device]):
+        line = error_line(main(argv), capsys.readouterr().err, "DeviceError", repr(device))
+        assert "auto" in line and "cpu" in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flags", [("--lr", "-0.1"), ("--set", "optim.lr=-1")])
+def test_non_positive_learning_rate_is_one_line(
+    tmp_path: Path, capsys, flags: tuple[str, str]
+) -> None:
+    """A learning rate <= 0 is refused naming ``optim.lr``."""
+    code = main(tiny_train_args(tmp_path / "data", tmp_path / "out", *flags))
+    error_line(code, capsys.readouterr().err, "ConfigError", "optim.lr")
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_pretrained_weights_file_is_one_line(
+    trained_run, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``model.pretrained=PATH`` with no file there: exit 2 naming the path; nothing downloaded."""
+    import mlrkit.models.weights as weights
+
+    def no_download(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"download attempted: {args}")
+
+    monkeypatch.setattr(weights, "download_file", no_download)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    data, _ = trained_run
+    missing = "/nonexistent/weights.pth"
+    extra = ("--set", "model.backbone=resnet18", "--set", f'model.pretrained="{missing}"')
+    code = main(tiny_train_args(data, tmp_path / "out", *extra))
+    error_line(code, capsys.readouterr().err, "PretrainedWeightsError", missing)
+    assert not (tmp_path / "torch-home").exists()
+
+
+def write_csv_dataset(root: Path, corrupt: str) -> None:
+    """A small CSV dataset (``train.csv``, ``val.csv``) whose train split lists ``corrupt``."""
+    from PIL import Image
+
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(6):
+        pixels = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(root / f"img{i}.jpg")
+        rows.append(f"img{i}.jpg,{'a' if i % 2 else 'a|b'}")
+    (root / corrupt).write_bytes(b"this is not a JPEG \x00\x01\x02" * 8)
+    (root / "train.csv").write_text("\n".join(["image,labels", *rows[:4], f"{corrupt},b"]) + "\n")
+    (root / "val.csv").write_text("\n".join(["image,labels", *rows[4:]]) + "\n")
+
+
+@pytest.mark.parametrize("cache", ["true", "false"])
+def test_corrupt_image_in_a_dataloader_worker_is_one_line(
+    tmp_path: Path, capsys, cache: str
+) -> None:
+    """A corrupt image decoded in a worker (caching or training): its file and the worker, once."""
+    data = tmp_path / "photos"
+    write_csv_dataset(data, "broken.jpg")
+    extra = ("--workers", "1", "--set", "data.kind=csv", "--set", f"data.cache={cache}")
+    args = tiny_train_args(data, tmp_path / "out", *extra)
+    args[args.index("--batch-size") + 1] = "2"
+    line = error_line(main(args), capsys.readouterr().err, "ImageFileError")
+    assert str(data / "broken.jpg") in line
+    assert "raised in DataLoader worker process" in line
+    assert "Original Traceback" not in line and 'File "' not in line
+
+
+def test_run_directory_needs_resume_or_overwrite(trained_run, tmp_path: Path, capsys) -> None:
+    """A run dir missing last.pt is left alone without a flag; --resume uses best.pt."""
+    data, _ = trained_run
+    run = tmp_path / "run"
+    assert main(tiny_train_args(data, run)) == 0
+    (run / "last.pt").unlink()
+    kept = {name: (run / name).read_bytes() for name in ("best.pt", "metrics.jsonl")}
+    capsys.readouterr()
+    error_line(main(tiny_train_args(data, run)), capsys.readouterr().err, "--resume", "--overwrite")
+    assert {name: (run / name).read_bytes() for name in kept} == kept
+    assert not (run / "last.pt").exists()
+    best_epoch = load_checkpoint(run / "best.pt")["epoch"]
+    with pytest.warns(UserWarning, match=f"from best.pt \\(epoch {best_epoch}\\)"):
+        assert main(tiny_train_args(data, run, "--resume")) == 0
+    assert load_checkpoint(run / "last.pt")["epoch"] == 2
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2]
+    (run / "last.pt").unlink()
+    assert main(tiny_train_args(data, run, "--overwrite")) == 0
+    out = capsys.readouterr().out
+    assert "epoch   1" in out and "epoch   2" in out  # trained again from the start
+    assert load_checkpoint(run / "last.pt")["epoch"] == 2
+
+
+def test_evaluate_never_writes_into_a_user_data_folder(trained_run, tmp_path: Path, capsys) -> None:
+    """``--data DIR`` without annotations: exit 2; DIR keeps its files, byte for byte."""
+    _, run = trained_run
+    data = tmp_path / "mine"
+    (data / "train").mkdir(parents=True)
+    (data / "train" / "000001.jpg").write_bytes(b"my own bytes, not an image")
+    before = tree_snapshot(data)
+    code = main(["evaluate", str(run), "--data", str(data), "--device", "cpu"])
+    error_line(code, capsys.readouterr().err, str(data))
+    assert tree_snapshot(data) == before
+
+
+def test_ctrl_c_keeps_last_pt_and_says_how_to_resume(trained_run, tmp_path: Path) -> None:
+    """SIGINT during training: exit 130, last line names last.pt's epoch and ``--resume``."""
+    data, _ = trained_run
+    out = tmp_path / "run"
+    args = tiny_train_args(data, out, "--set", "optim.schedule=constant")
+    args[args.index("--epochs") + 1] = "500"  # far more than run before the interrupt
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlrkit", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        metrics = out / "metrics.jsonl"
+        while not (metrics.is_file() and metrics.read_text().strip()):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no epoch finished in time"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    epoch = load_checkpoint(out / "last.pt")["epoch"]
+    assert 1 <= epoch < 500
+    assert f"last.pt holds epoch {epoch}" in last and "--resume" in last, last
+    assert f"--out {out}" in last

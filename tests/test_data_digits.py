@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from mlrkit.data import DIGIT_CLASSES, CocoMultiLabel, make_digit_scenes
+from mlrkit.data import (
+    DIGIT_CLASSES,
+    CocoMultiLabel,
+    DatasetError,
+    ensure_digit_scenes,
+    is_digit_scenes_root,
+    make_digit_scenes,
+)
 from mlrkit.data.digits import split_source_digits
 
 
@@ -125,3 +132,35 @@ def test_documented_pairs_co_occur_more_than_chance(scenes: tuple[Path, object])
 def test_rejects_digit_size_larger_than_image(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="digit_size"):
         make_digit_scenes(tmp_path, n_train=1, n_val=1, image_size=32, digit_size=(16, 40))
+
+
+def test_a_folder_that_is_not_ours_is_never_written_into(tmp_path: Path) -> None:
+    user = tmp_path / "photos"
+    (user / "train").mkdir(parents=True)
+    (user / "train" / "000001.jpg").write_bytes(b"my holiday")
+    for make in (
+        lambda: make_digit_scenes(user, n_train=3, n_val=2),
+        lambda: ensure_digit_scenes(user),
+    ):
+        with pytest.raises(DatasetError, match="not mlrkit's embedded digit scenes"):
+            make()
+    assert (user / "train" / "000001.jpg").read_bytes() == b"my holiday"
+    assert sorted(p.relative_to(user).as_posix() for p in user.rglob("*")) == [
+        "train", "train/000001.jpg",
+    ]  # fmt: skip
+
+
+def test_ensure_generates_missing_or_partial_data_and_leaves_complete_data_alone(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "digits"
+    make_digit_scenes(root, n_train=4, n_val=2)
+    assert is_digit_scenes_root(root)
+    stamp = (root / "annotations" / "instances_val.json").stat().st_mtime_ns
+    ensure_digit_scenes(root, n_train=4, n_val=2)  # complete and ours: untouched
+    assert (root / "annotations" / "instances_val.json").stat().st_mtime_ns == stamp
+    (root / "annotations" / "instances_val.json").unlink()  # a partial write of ours
+    assert is_digit_scenes_root(root)  # the marker says so
+    ensure_digit_scenes(root, n_train=4, n_val=3)  # regenerated
+    assert (root / "annotations" / "instances_val.json").is_file()
+    assert len(list((root / "val").glob("*.jpg"))) == 3

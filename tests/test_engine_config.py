@@ -19,6 +19,7 @@ from mlrkit.config import (
     save_config,
 )
 from mlrkit.errors import ConfigError
+from mlrkit.train import check_config
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -123,3 +124,70 @@ def test_gap_head_rejects_discriminative_losses() -> None:
 
 def test_missing_keys_take_defaults() -> None:
     assert config_from_dict({"name": "x", "train": {"epochs": 3}}).train.epochs == 3
+
+
+def test_setup_names_match_the_loss_builders():
+    from mlrkit.losses import LOSS_SETUPS
+
+    assert tuple(LOSS_SETUPS) == LOSS_SETUP_NAMES
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "bad", "valid"),
+    [
+        ('loss.objective_kwargs={"disc_weigth": 0.5}', "loss.objective_kwargs", "disc_weigth",
+         "disc_weight"),
+        ('model.head_kwargs={"temprature": 2}', "model.head_kwargs", "temprature", "temperature"),
+        ('data.policy={"keep_unanotated": true}', "data.policy", "keep_unanotated",
+         "keep_unannotated"),
+    ],
+)  # fmt: skip
+def test_dict_fields_are_checked_against_their_targets(override, field, bad, valid):
+    cfg = apply_overrides(preset("digits"), [override])  # builds: the keys are checked later
+    with pytest.raises(ConfigError) as info:
+        check_config(cfg)
+    message = str(info.value)
+    assert field in message and repr(bad) in message and repr(valid) in message
+
+
+def test_dict_fields_accept_their_targets_keys_per_setup():
+    cfg = apply_overrides(
+        preset("voc07"),
+        ['model.head_kwargs={"temperature": 2.0}', 'data.policy={"difficult": "ignore"}'],
+    )
+    assert check_config(cfg) is cfg
+    # an option of another setup is refused: bce has no disc_weight
+    bce = apply_overrides(
+        preset("digits", loss="bce"), ['loss.objective_kwargs={"disc_weight": 1}']
+    )
+    with pytest.raises(ConfigError, match="loss setup 'bce'"):
+        check_config(bce)
+
+
+def test_dict_overrides_merge_and_null_removes_a_key():
+    voc = preset("voc07")
+    assert voc.loss.objective_kwargs == {"reduction": "mean"}
+    merged = apply_overrides(voc, ['loss.objective_kwargs={"disc_weight": 0.5}'])
+    assert merged.loss.objective_kwargs == {"reduction": "mean", "disc_weight": 0.5}
+    removed = apply_overrides(merged, ['loss.objective_kwargs={"reduction": null}'])
+    assert removed.loss.objective_kwargs == {"disc_weight": 0.5}
+    assert apply_overrides(voc, ["loss.objective_kwargs={}"]).loss.objective_kwargs == {
+        "reduction": "mean"
+    }
+    with pytest.raises(ConfigError, match="takes a JSON object"):
+        apply_overrides(voc, ["loss.objective_kwargs=0.5"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.lr=-0.1", "optim.lr must be > 0"),
+        ("optim.lr=0", "optim.lr must be > 0"),
+        ("optim.head_lr_mult=-1", "head_lr_mult"),
+        ("optim.weight_decay=-1e-4", "weight_decay"),
+        ("loss.sadcl_stage2_lr_mult=-0.1", "sadcl_stage2_lr_mult"),
+    ],
+)
+def test_negative_learning_rates_are_refused(override, message):
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(preset("digits"), [override])

@@ -13,8 +13,9 @@ import torch
 
 from mlrkit.config import Config, apply_overrides, preset
 from mlrkit.data import make_digit_scenes
+from mlrkit.errors import RunDirectoryError
 from mlrkit.runs import load_run
-from mlrkit.train import NonFiniteLossError, fit, recipe
+from mlrkit.train import NonFiniteLossError, NonFiniteStateError, fit, fitting, recipe
 from mlrkit.train.checkpoint import CheckpointMismatchError, load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -207,3 +208,110 @@ def test_resume_without_a_checkpoint_warns_and_starts_fresh(
     with pytest.warns(UserWarning, match="starting from scratch"):
         result = fit(cfg, tmp_path / "new", resume=True)
     assert [r["epoch"] for r in result.history] == [1]
+
+
+@pytest.mark.filterwarnings("ignore:init_prototypes")
+def test_sadcl_stage_two_starts_from_the_stage_one_class_means(
+    digits_root: Path, tmp_path: Path
+) -> None:
+    """With a stage-2 learning rate of 0 the prototypes keep their initial value, which must be
+    the class means of the stage-1 model's projected features (slow per-image reference)."""
+    cfg = tiny_config(
+        digits_root, "loss.sadcl_stage1_epochs=1", "train.epochs=2",
+        "loss.sadcl_stage2_lr_mult=0", loss="sadcl",
+    )  # fmt: skip
+    run = tmp_path / "run"
+
+    def keep_stage_one(row: dict) -> None:
+        if row["epoch"] == 1:
+            (run / "stage1.pt").write_bytes((run / "last.pt").read_bytes())
+
+    fit(cfg, run, callback=keep_stage_one)
+    stage1, final = load_checkpoint(run / "stage1.pt"), load_checkpoint(run / "last.pt")
+    model = recipe.model_from_config(cfg, 10)
+    model.load_state_dict(stage1["model"])
+    objective = recipe.objective_from_config(cfg, model, stage=2)
+    objective.load_state_dict(final["objective"])
+    train_set, _ = recipe.datasets_from_config(cfg, *model.preprocessing[:2])
+    model.eval()
+    per_class: dict[int, list[torch.Tensor]] = {k: [] for k in range(10)}
+    positives: dict[int, list[torch.Tensor]] = {k: [] for k in range(10)}
+    with torch.no_grad():
+        for i in range(len(train_set)):
+            image, target = train_set[i]
+            out = model(image[None])
+            z = torch.nn.functional.normalize(
+                objective.projection(out.class_features[0]).double(), dim=-1
+            )
+            score = torch.sigmoid(out.logits[0].double())
+            for k in range(10):
+                if target[k] == 1:
+                    positives[k].append(z[k])
+                    if score[k] > cfg.loss.prototype_threshold:
+                        per_class[k].append(z[k])
+    for k in range(10):
+        rows = per_class[k] or positives[k]  # the documented fallback
+        expected = torch.nn.functional.normalize(torch.stack(rows).mean(0), dim=0).float()
+        got = final["objective"]["sadcl.pscl.prototypes"][k]
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5, msg=f"class {k}")
+
+
+def test_a_run_directory_is_never_overwritten_without_a_flag(
+    digits_root: Path, tmp_path: Path
+) -> None:
+    cfg = tiny_config(digits_root, "train.epochs=2")
+    run = tmp_path / "run"
+    fit(cfg, run)
+    (run / "last.pt").unlink()  # best.pt and metrics.jsonl remain
+    before = {name: (run / name).read_bytes() for name in ("best.pt", "metrics.jsonl")}
+    with pytest.raises(RunDirectoryError, match="overwrite=True"):
+        fit(cfg, run)
+    assert {name: (run / name).read_bytes() for name in before} == before
+    best_epoch = load_checkpoint(run / "best.pt")["epoch"]
+    with pytest.warns(UserWarning, match=f"from best.pt \\(epoch {best_epoch}\\)"):
+        resumed = fit(cfg, run, resume=True)
+    assert [r["epoch"] for r in resumed.history] == [1, 2]
+    fresh = fit(apply_overrides(cfg, ["train.epochs=1"]), run, overwrite=True)
+    assert [r["epoch"] for r in fresh.history] == [1]
+    assert load_checkpoint(run / "last.pt")["epoch"] == 1
+
+
+def test_resume_falls_back_to_best_when_last_is_corrupt_and_refuses_when_nothing_is_intact(
+    digits_root: Path, tmp_path: Path
+) -> None:
+    cfg = tiny_config(digits_root, "train.epochs=2")
+    run = tmp_path / "run"
+    fit(cfg, run)
+    (run / "last.pt").write_bytes(b"truncated")
+    with pytest.warns(UserWarning, match="last.pt is unreadable"):
+        fit(cfg, run, resume=True)
+    assert load_checkpoint(run / "last.pt")["epoch"] == 2  # rewritten by the resumed run
+    for name in ("last.pt", "best.pt"):
+        (run / name).write_bytes(b"truncated")
+    with pytest.raises(RunDirectoryError, match="2 epoch\\(s\\) were logged"):
+        fit(cfg, run, resume=True)
+    assert (run / "best.pt").read_bytes() == b"truncated"  # kept for inspection
+
+
+def test_a_diverged_state_is_never_saved(
+    digits_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finite loss but BatchNorm statistics at inf (a run at lr 1e6): stop before saving."""
+    cfg = tiny_config(digits_root, "train.epochs=3")
+    real = fitting.train_one_epoch
+
+    def diverging(model, *args, epoch: int, **kwargs):
+        stats = real(model, *args, epoch=epoch, **kwargs)
+        if epoch == 2:
+            bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+            bn.running_var.fill_(float("inf"))
+        return stats
+
+    monkeypatch.setattr(fitting, "train_one_epoch", diverging)
+    with pytest.raises(
+        NonFiniteStateError, match=r"epoch 2: non-finite values in model\.\S+running_var"
+    ):
+        fit(cfg, tmp_path / "run")
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
+    assert load_checkpoint(tmp_path / "run" / "best.pt")["epoch"] == 1
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1

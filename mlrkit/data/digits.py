@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -300,11 +301,12 @@ def _refuse_foreign_folder(root: Path) -> None:
         )
 
 
-def ensure_digit_scenes(root: str | Path, progress: bool = False) -> Path:
-    """Generate the embedded dataset (default arguments) into ``root`` unless it is complete.
+def ensure_digit_scenes(root: str | Path, **options: Any) -> Path:
+    """Generate the embedded dataset into ``root`` unless it is complete.
 
     Writes only when ``root`` is missing, empty, or a partial write of the embedded dataset;
-    a complete one is left alone.
+    a complete one is left alone. ``options`` go to :func:`make_digit_scenes` (defaults: the
+    dataset every preset expects).
 
     Raises:
         DatasetError: ``root`` holds other files (see :func:`make_digit_scenes`).
@@ -312,5 +314,5 @@ def ensure_digit_scenes(root: str | Path, progress: bool = False) -> Path:
     root = Path(root)
     complete = all((root / "annotations" / f"instances_{s}.json").is_file() for s in _SPLITS)
     if not (complete and is_digit_scenes_root(root)):
-        make_digit_scenes(root, progress=progress)
+        make_digit_scenes(root, **options)
     return root
