@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lab bench lint clean
+.PHONY: setup demo test test-fast lab bench lint clean
 
 setup: $(STAMP)
 
@@ -28,8 +28,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Everything but the tests marked slow (multi-process and crash tests): a quick check while editing.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

@@ -15,7 +15,8 @@ Measured side by side in one run:
 The dense reference follows the released ``MultiSupConLoss`` structure (a (K, 2B, 2B) same-class
 logit block and a full (2BK)² similarity matrix with float masks for the denominator), but
 uses one detached max in numerator and denominator and averages over anchors with a positive,
-so it computes exactly mlrkit's loss (the released code's value differs, METHOD.md section 2).
+so it computes exactly mlrkit's loss (the released code's value differs: docs/method.md,
+"How mlrkit differs from the released SADCL code").
 
 Run: ``.venv/bin/python benchmarks/bench_losses.py``
 """
@@ -91,12 +92,12 @@ def dense_sscl(current: torch.Tensor, bank: torch.Tensor, targets: torch.Tensor)
     return (per_anchor * anchors).sum() / anchors.sum()
 
 
-METHODS = {"mlrkit": mlrkit_sscl, "dense": dense_sscl}
+IMPLEMENTATIONS = {"mlrkit": mlrkit_sscl, "dense": dense_sscl}
 
 
 def step(method: str, current, bank, targets) -> tuple[float, torch.Tensor, torch.Tensor]:
     current.grad = bank.grad = None
-    loss = METHODS[method](current, bank, targets)
+    loss = IMPLEMENTATIONS[method](current, bank, targets)
     loss.backward()
     return loss.item(), current.grad, bank.grad
 
@@ -127,7 +128,7 @@ def main() -> None:
         f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}"
     )
     results = {}
-    for method in METHODS:
+    for method in IMPLEMENTATIONS:
         out = subprocess.run(
             [sys.executable, __file__, "--measure", method],
             check=True,

@@ -11,6 +11,9 @@ Example:
     >>> cfg = apply_overrides(cfg, ["train.epochs=3", "optim.lr=0.001"])
     >>> config_from_dict(config_to_dict(cfg)) == cfg
     True
+    >>> voc = apply_overrides(preset("voc07"), ['loss.objective_kwargs={"disc_weight": 0.5}'])
+    >>> voc.loss.objective_kwargs  # merged into the preset's dict
+    {'reduction': 'mean', 'disc_weight': 0.5}
 """
 
 from __future__ import annotations

@@ -179,6 +179,7 @@ def _gather_worker(rank: int, world: int, port: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_accumulator_gathers_across_two_gloo_processes(tmp_path):
     mp.spawn(_gather_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     logits, targets = make_logits()

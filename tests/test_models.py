@@ -102,7 +102,7 @@ def test_every_parameter_receives_a_gradient(backbone, head, kwargs):
 
 
 def _class_attention_reference(head: ClassAttentionHead, x: torch.Tensor) -> torch.Tensor:
-    """Slow loop over images, classes and positions, written from METHOD.md 1a (float64)."""
+    """Slow loop over images, classes and positions, from docs/method.md's formulas (float64)."""
     b, c, h, w = x.shape
     filters = head.score.weight.detach().double().view(-1, c)  # (K, C)
     features = torch.zeros(b, filters.shape[0], c, dtype=torch.float64)

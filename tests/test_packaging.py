@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -83,3 +83,10 @@ def test_makefile_and_ci_go_through_the_readme_commands() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
+
+
+def test_requires_python_admits_only_versions_the_code_runs_on(pyproject: dict) -> None:
+    # tomllib (used here) and the typing the library relies on need Python 3.11.
+    spec = SpecifierSet(pyproject["project"]["requires-python"])
+    assert Version("3.10.14") not in spec and Version("3.11.0") in spec
+    assert pyproject["tool"]["ruff"]["target-version"] == "py311"

@@ -1,4 +1,4 @@
-"""Discriminative losses on class features (METHOD.md section 1b, a **reconstruction**).
+"""Discriminative losses on class features (docs/method.md, a **reconstruction**).
 
 The paper (Hassanin et al., 2022) states the goal (pull same-class features together, push
 classes apart) but its equations were not recoverable; both variants here are mlrkit's

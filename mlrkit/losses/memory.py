@@ -14,7 +14,7 @@ class MemoryBank(nn.Module):
     """Per-slot, per-class store of confidently-correct class features (not trained).
 
     Slot ``s`` corresponds to position ``s`` of a training batch, as in the released SADCL
-    code. The update rule (METHOD.md section 2, a hard replace)::
+    code. The update rule (docs/method.md, "SADCL as released"; a hard replace)::
 
         bank[b, k] = feature[b, k]   where y_bk = 1 and sigmoid(logit_bk) > threshold
 

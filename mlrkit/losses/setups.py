@@ -257,6 +257,13 @@ def build_objective(
     Raises:
         InvalidInputError: unknown setup, or an option the setup does not take (the message
             lists the valid ones).
+
+    Example:
+        >>> objective = build_objective("disc-contrastive", 10, 128, disc_weight=0.5)
+        >>> objective.weights
+        {'cls': 1.0, 'disc': 0.5}
+        >>> setup_options("bce")
+        ('classification', 'focal_gamma', 'reduction', 'detach_focal_weight')
     """
     valid = set(setup_options(setup)) | ({"stage"} if setup == "sadcl" else set())
     unknown = sorted(set(options) - valid)

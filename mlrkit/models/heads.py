@@ -1,6 +1,6 @@
 """Heads that turn a feature map ``(B, C, H, W)`` into a :class:`ModelOutput`.
 
-* :class:`ClassAttentionHead` (default, METHOD.md 1a, a **reconstruction** of the
+* :class:`ClassAttentionHead` (default, docs/method.md, a **reconstruction** of the
   class-specific feature disentangling of Hassanin et al. 2022, close to CSRA): per-class
   spatial attention gives one feature vector per class, classified by a group-wise linear layer.
 * :class:`~mlrkit.models.query_head.QueryHead`: Query2Label/SADCL-style transformer decoder.
@@ -47,7 +47,7 @@ class GroupWiseLinear(nn.Module):
 
 
 class ClassAttentionHead(nn.Module):
-    """Class-specific features by per-class spatial attention (METHOD.md 1a).
+    """Class-specific features by per-class spatial attention (docs/method.md).
 
     With ``X`` the map flattened to ``(B, C, N)``, ``N = H W``:
 
