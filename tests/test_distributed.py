@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlrkit.config import apply_overrides, preset, save_config
-from mlrkit.data import make_digit_scenes
+from mlrkit.config import save_config
 from mlrkit.distributed import DistInfo, ShardSampler, env_dist_info
 from mlrkit.runs import evaluate_split, load_run, split_dataset
 from mlrkit.train import fit
@@ -67,20 +66,10 @@ def test_env_info_and_unpadded_shards(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.slow
-def test_two_process_evaluation_equals_one_process_and_checkpoint_format(tmp_path: Path) -> None:
-    make_digit_scenes(tmp_path / "digits", n_train=64, n_val=37, image_size=32, digit_size=(12, 18))
-    cfg = apply_overrides(
-        preset("digits"),
-        [
-            f"data.root={tmp_path / 'digits'}",
-            "data.image_size=32",
-            "data.generate_if_missing=false",
-            "optim.batch_size=16",
-            "train.epochs=1",
-            "train.device=cpu",
-            "train.progress=false",
-        ],
-    )
+def test_two_process_evaluation_equals_one_process_and_checkpoint_format(
+    tmp_path: Path, tiny_config
+) -> None:
+    cfg = tiny_config("train.epochs=1")
     fit(cfg, tmp_path / "single")
     trained = load_run(tmp_path / "single" / "last.pt", device="cpu")
     expected = evaluate_split(trained, split_dataset(trained))

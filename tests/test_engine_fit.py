@@ -1,6 +1,7 @@
 """fit() on a tiny embedded dataset: run directory, exact resume, SADCL stages, EMA, NaN guard.
 
-Tiny config: 64 train / 32 val scenes of 32 px, digitnet, batch 16, 2-3 epochs (~1-3 s a fit).
+Tiny config (tests/conftest.py): 64 train / 37 val scenes of 32 px, digitnet, batch 16, 2-3
+epochs (about a second a fit).
 """
 
 from __future__ import annotations
@@ -11,39 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlrkit.config import Config, apply_overrides, preset
-from mlrkit.data import make_digit_scenes
+from mlrkit.config import apply_overrides
 from mlrkit.errors import RunDirectoryError
 from mlrkit.runs import load_run
 from mlrkit.train import NonFiniteLossError, NonFiniteStateError, fit, fitting, recipe
 from mlrkit.train.checkpoint import CheckpointMismatchError, load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def digits_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("digits")
-    make_digit_scenes(root, seed=0, n_train=64, n_val=32, image_size=32, digit_size=(12, 18))
-    return root
-
-
-def tiny_config(root: Path, *overrides: str, loss: str = "disc-contrastive") -> Config:
-    cfg = preset("digits", loss=loss)
-    return apply_overrides(
-        cfg,
-        [
-            f"data.root={root}",
-            "data.image_size=32",
-            "data.generate_if_missing=false",
-            "optim.batch_size=16",
-            "optim.lr=0.003",
-            "train.epochs=3",
-            "train.device=cpu",
-            "train.progress=false",
-            *overrides,
-        ],
-    )
 
 
 class Interrupt(Exception):
@@ -75,8 +50,8 @@ def assert_same_state(a: dict, b: dict) -> None:
     assert a["scheduler"] == b["scheduler"]
 
 
-def test_fit_writes_the_run_directory(digits_root: Path, tmp_path: Path) -> None:
-    cfg = tiny_config(digits_root, "train.epochs=2")
+def test_fit_writes_the_run_directory(tiny_config, tmp_path: Path) -> None:
+    cfg = tiny_config("train.epochs=2")
     result = fit(cfg, tmp_path / "run")
     run = tmp_path / "run"
     assert {p.name for p in run.iterdir()} == {"config.json", "metrics.jsonl", "last.pt", "best.pt"}
@@ -119,9 +94,9 @@ def test_fit_writes_the_run_directory(digits_root: Path, tmp_path: Path) -> None
     ],
 )
 def test_interrupted_then_resumed_equals_uninterrupted(
-    digits_root: Path, tmp_path: Path, loss: str, extra: tuple[str, ...], stop: int
+    tiny_config, tmp_path: Path, loss: str, extra: tuple[str, ...], stop: int
 ) -> None:
-    cfg = tiny_config(digits_root, *extra, loss=loss)
+    cfg = tiny_config(*extra, loss=loss)
     full = fit(cfg, tmp_path / "full")
     with pytest.raises(Interrupt):
         fit(cfg, tmp_path / "cut", callback=stop_after(stop))
@@ -143,9 +118,9 @@ def test_interrupted_then_resumed_equals_uninterrupted(
 
 @pytest.mark.filterwarnings("ignore:init_prototypes")
 def test_sadcl_stage_two_initialises_prototypes_and_uses_the_bank(
-    digits_root: Path, tmp_path: Path
+    tiny_config, tmp_path: Path
 ) -> None:
-    cfg = tiny_config(digits_root, "loss.sadcl_stage1_epochs=1", "train.epochs=2", loss="sadcl")
+    cfg = tiny_config("loss.sadcl_stage1_epochs=1", "train.epochs=2", loss="sadcl")
     result = fit(cfg, tmp_path / "run")
     first, second = result.history
     assert (first["stage"], second["stage"]) == (1, 2)
@@ -157,9 +132,9 @@ def test_sadcl_stage_two_initialises_prototypes_and_uses_the_bank(
 
 
 def test_non_finite_loss_stops_with_epoch_and_step_and_keeps_last_good(
-    digits_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = tiny_config(digits_root, "train.epochs=3")
+    cfg = tiny_config("train.epochs=3")
     real_build = recipe.objective_from_config
     calls = {"n": 0}
 
@@ -188,9 +163,9 @@ def test_non_finite_loss_stops_with_epoch_and_step_and_keeps_last_good(
 
 
 def test_resume_with_another_architecture_or_classes_says_what_differs(
-    digits_root: Path, tmp_path: Path
+    tiny_config, tmp_path: Path
 ) -> None:
-    cfg = tiny_config(digits_root, "train.epochs=1")
+    cfg = tiny_config("train.epochs=1")
     fit(cfg, tmp_path / "run")
     other = apply_overrides(cfg, ["model.head=query", "train.epochs=2"])
     with pytest.raises(CheckpointMismatchError, match=r"model\.head: checkpoint 'class_attention'"):
@@ -201,23 +176,19 @@ def test_resume_with_another_architecture_or_classes_says_what_differs(
         fit(apply_overrides(cfg, ["train.epochs=2"]), tmp_path / "run", True, datasets=(train, val))
 
 
-def test_resume_without_a_checkpoint_warns_and_starts_fresh(
-    digits_root: Path, tmp_path: Path
-) -> None:
-    cfg = tiny_config(digits_root, "train.epochs=1")
+def test_resume_without_a_checkpoint_warns_and_starts_fresh(tiny_config, tmp_path: Path) -> None:
+    cfg = tiny_config("train.epochs=1")
     with pytest.warns(UserWarning, match="starting from scratch"):
         result = fit(cfg, tmp_path / "new", resume=True)
     assert [r["epoch"] for r in result.history] == [1]
 
 
 @pytest.mark.filterwarnings("ignore:init_prototypes")
-def test_sadcl_stage_two_starts_from_the_stage_one_class_means(
-    digits_root: Path, tmp_path: Path
-) -> None:
+def test_sadcl_stage_two_starts_from_the_stage_one_class_means(tiny_config, tmp_path: Path) -> None:
     """With a stage-2 learning rate of 0 the prototypes keep their initial value, which must be
     the class means of the stage-1 model's projected features (slow per-image reference)."""
     cfg = tiny_config(
-        digits_root, "loss.sadcl_stage1_epochs=1", "train.epochs=2",
+        "loss.sadcl_stage1_epochs=1", "train.epochs=2",
         "loss.sadcl_stage2_lr_mult=0", loss="sadcl",
     )  # fmt: skip
     run = tmp_path / "run"
@@ -256,10 +227,8 @@ def test_sadcl_stage_two_starts_from_the_stage_one_class_means(
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5, msg=f"class {k}")
 
 
-def test_a_run_directory_is_never_overwritten_without_a_flag(
-    digits_root: Path, tmp_path: Path
-) -> None:
-    cfg = tiny_config(digits_root, "train.epochs=2")
+def test_a_run_directory_is_never_overwritten_without_a_flag(tiny_config, tmp_path: Path) -> None:
+    cfg = tiny_config("train.epochs=2")
     run = tmp_path / "run"
     fit(cfg, run)
     (run / "last.pt").unlink()  # best.pt and metrics.jsonl remain
@@ -277,9 +246,9 @@ def test_a_run_directory_is_never_overwritten_without_a_flag(
 
 
 def test_resume_falls_back_to_best_when_last_is_corrupt_and_refuses_when_nothing_is_intact(
-    digits_root: Path, tmp_path: Path
+    tiny_config, tmp_path: Path
 ) -> None:
-    cfg = tiny_config(digits_root, "train.epochs=2")
+    cfg = tiny_config("train.epochs=2")
     run = tmp_path / "run"
     fit(cfg, run)
     (run / "last.pt").write_bytes(b"truncated")
@@ -294,10 +263,10 @@ def test_resume_falls_back_to_best_when_last_is_corrupt_and_refuses_when_nothing
 
 
 def test_a_diverged_state_is_never_saved(
-    digits_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Finite loss but BatchNorm statistics at inf (a run at lr 1e6): stop before saving."""
-    cfg = tiny_config(digits_root, "train.epochs=3")
+    cfg = tiny_config("train.epochs=3")
     real = fitting.train_one_epoch
 
     def diverging(model, *args, epoch: int, **kwargs):

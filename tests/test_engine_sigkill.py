@@ -19,7 +19,6 @@ import pytest
 import torch
 
 from mlrkit.config import apply_overrides, preset, save_config
-from mlrkit.data import make_digit_scenes
 from mlrkit.train import fit
 from mlrkit.train.checkpoint import load_checkpoint
 
@@ -70,24 +69,10 @@ fit(load_config(config), out, resume=(mode == "resume"))
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, tiny_overrides: list[str]):
     root = tmp_path_factory.mktemp("sigkill")
-    make_digit_scenes(root / "digits", n_train=64, n_val=32, image_size=32, digit_size=(12, 18))
-    cfg = apply_overrides(
-        preset("digits", loss="sadcl"),
-        [
-            f"data.root={root / 'digits'}",
-            "data.image_size=32",
-            "data.generate_if_missing=false",
-            "optim.batch_size=16",
-            "optim.lr=0.003",
-            "train.epochs=3",
-            "loss.sadcl_stage1_epochs=1",
-            "train.ema_decay=0.9",
-            "train.device=cpu",
-            "train.progress=false",
-        ],
-    )
+    overrides = [*tiny_overrides, "loss.sadcl_stage1_epochs=1", "train.ema_decay=0.9"]
+    cfg = apply_overrides(preset("digits", loss="sadcl"), overrides)
     config = save_config(cfg, root / "config.json")
     (root / "child.py").write_text(CHILD)
     threads = torch.get_num_threads()
