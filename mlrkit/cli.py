@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mlrkit.config import LOSS_SETUP_NAMES, PRESETS, Config, apply_overrides, load_config, preset
+from mlrkit.config import LOSS_SETUP_NAMES, Config, apply_overrides, load_config
 from mlrkit.errors import MlrkitError
+from mlrkit.presets import PRESETS, preset
 from mlrkit.train.recipe import check_config
 
 

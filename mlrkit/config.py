@@ -1,12 +1,13 @@
-"""Experiment configuration: one tree of dataclasses, named presets, JSON round trip.
+"""Experiment configuration: one tree of dataclasses, validation, overrides, JSON round trip.
 
-A :class:`Config` holds five sections (``data``, ``model``, ``loss``, ``optim``, ``train``). Presets
-build complete configs (``digits``, ``voc07``, ``coco14``) and a loss setup (``bce``, ``asl``,
-``disc-contrastive``, ``disc-center``, ``sadcl``) selects the objective. The config is saved as
-``config.json`` in every run directory and as a plain dict inside every checkpoint, so a run can be
-rebuilt from either.
+A :class:`Config` holds five sections (``data``, ``model``, ``loss``, ``optim``, ``train``). Named
+presets (``digits``, ``voc07``, ``coco14``) are in :mod:`mlrkit.presets`; a loss setup (``bce``,
+``asl``, ``disc-contrastive``, ``disc-center``, ``sadcl``) selects the objective. The config is
+saved as ``config.json`` in every run directory and as a plain dict inside every checkpoint, so a
+run can be rebuilt from either.
 
 Example:
+    >>> from mlrkit.presets import preset
     >>> cfg = preset("digits", loss="disc-contrastive")
     >>> cfg = apply_overrides(cfg, ["train.epochs=3", "optim.lr=0.001"])
     >>> config_from_dict(config_to_dict(cfg)) == cfg
@@ -173,74 +174,6 @@ BEST_METRICS = tuple(f"{p}_{m}" for p in ("val", "ema_val") for m in ("mAP", "CF
 
 # The loss setups (their builders are mlrkit.losses.LOSS_SETUPS; a test keeps the two in step).
 LOSS_SETUP_NAMES: tuple[str, ...] = ("bce", "asl", "disc-contrastive", "disc-center", "sadcl")
-
-
-# Each preset lists only what differs from the dataclass defaults; preset() builds it through
-# config_from_dict, like a config.json. Recipes from the papers (docs/method.md, "Published
-# numbers and recipes") unless marked.
-PRESETS: dict[str, dict[str, Any]] = {
-    # Small CNN on the embedded 64 px digits, CPU. Measured on the 2-core CPU (disc-contrastive,
-    # 8 epochs): val mAP 98.4 in 83 s wall, see the engine report; decoded images stay cached.
-    "digits": {
-        "name": "digits",
-        "data": {"kind": "digits", "root": "data/digits", "image_size": 64, "cache": True},
-        "model": {"backbone": "digitnet", "head": "class_attention"},
-        "optim": {"name": "adamw", "lr": 2e-3, "batch_size": 64, "weight_decay": 1e-4},
-        "train": {"epochs": 8},
-    },
-    # SGD recipe: lr 0.01 backbone, x10 head, momentum 0.9, wd 1e-4, batch 32, 30 epochs. The
-    # loss is mean-reduced here (the SGD papers' MultiLabelSoftMargin/BCE convention; a summed
-    # loss would make lr 0.01 meaningless). Step milestones and clip: our choice (reconstruction).
-    "voc07": {
-        "name": "voc07",
-        "data": {
-            "kind": "voc", "root": "data/voc", "train_split": "trainval", "val_split": "test",
-            "image_size": 448, "hflip": True, "num_workers": 8,
-        },
-        "model": {"backbone": "resnet101", "head": "class_attention", "pretrained": True},
-        "loss": {"objective_kwargs": {"reduction": "mean"}, "sadcl_stage1_epochs": 20},
-        "optim": {
-            "name": "sgd", "lr": 0.01, "head_lr_mult": 10.0, "momentum": 0.9,
-            "weight_decay": 1e-4, "batch_size": 32, "schedule": "step",
-            "step_milestones": [20, 27], "step_gamma": 0.1, "grad_clip": 10.0,
-        },
-        "train": {"epochs": 30},
-    },
-    # AdamW + OneCycle recipe (ASL's): lr 1e-4, wd 1e-4, EMA 0.9997, RandAugment, batch 64,
-    # summed ASL. 40 epochs, SADCL stage 1 = 30 epochs: our choice.
-    "coco14": {
-        "name": "coco14",
-        "data": {
-            "kind": "coco", "root": "data/coco", "train_split": "train", "val_split": "val",
-            "image_size": 448, "hflip": True, "randaugment": True, "num_workers": 8,
-        },
-        "model": {"backbone": "resnet101", "head": "class_attention", "pretrained": True},
-        "loss": {"sadcl_stage1_epochs": 30},
-        "optim": {"name": "adamw", "lr": 1e-4, "weight_decay": 1e-4, "batch_size": 64},
-        "train": {"epochs": 40, "ema_decay": 0.9997},
-    },
-}  # fmt: skip
-
-
-def preset(name: str, loss: str | None = None) -> Config:
-    """Build a complete config from a named preset.
-
-    Args:
-        name: one of :data:`PRESETS` (``digits``, ``voc07``, ``coco14``).
-        loss: a loss setup from :data:`LOSS_SETUP_NAMES`; None keeps the preset's
-            (``disc-contrastive``).
-
-    Returns:
-        A fresh :class:`Config` (safe to mutate).
-    """
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    cfg = config_from_dict(PRESETS[name])
-    if loss is not None:
-        if loss not in LOSS_SETUP_NAMES:
-            raise ConfigError(f"unknown loss setup {loss!r}; choose one of {LOSS_SETUP_NAMES}")
-        cfg.loss.setup = loss
-    return validate(cfg)
 
 
 def sadcl_stage1_epochs(cfg: Config) -> int:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlrkit.config import Config, apply_overrides, preset
+from mlrkit.config import Config, apply_overrides
 from mlrkit.data import make_digit_scenes
+from mlrkit.presets import preset
 
 
 @pytest.fixture

@@ -8,17 +8,16 @@ import pytest
 
 from mlrkit.config import (
     LOSS_SETUP_NAMES,
-    PRESETS,
     Config,
     apply_overrides,
     config_from_dict,
     config_to_dict,
     load_config,
-    preset,
     sadcl_stage1_epochs,
     save_config,
 )
 from mlrkit.errors import ConfigError
+from mlrkit.presets import PRESETS, preset
 from mlrkit.train import check_config
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlrkit.config import apply_overrides, preset, save_config
+from mlrkit.config import apply_overrides, save_config
+from mlrkit.presets import preset
 from mlrkit.train import fit
 from mlrkit.train.checkpoint import load_checkpoint
 

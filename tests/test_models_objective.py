@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mlrkit.config import LOSS_SETUP_NAMES, preset
+from mlrkit.config import LOSS_SETUP_NAMES
+from mlrkit.presets import preset
 from mlrkit.train.recipe import model_from_config, objective_from_config
 
 K = 7  # odd on purpose

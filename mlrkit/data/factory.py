@@ -71,8 +71,10 @@ def build_dataset(
     if kind == "digits":
         if not (root / "annotations").is_dir():
             raise MissingFileError(
-                f"No embedded dataset in {root}; create it with "
-                f"mlrkit.data.make_digit_scenes({str(root)!r})."
+                f"No embedded dataset in {root} (no annotations/ folder). Generate one into a new "
+                "or empty folder (python -m mlrkit generate --root DIR, or "
+                "mlrkit.data.make_digit_scenes(DIR)), or, for your own images, use kind 'coco', "
+                "'voc' or 'csv'."
             )
         annotation_file = root / "annotations" / f"instances_{split}.json"
         return CocoMultiLabel(root / split, annotation_file, transform=transform, **policy)

@@ -38,7 +38,6 @@ Reduction = Literal["sum", "mean"]
 
 def classification_loss(
     classification: Classification = "asl",
-    *,
     focal_gamma: float = 2.0,
     reduction: Reduction = "sum",
     detach_focal_weight: bool = False,
@@ -86,12 +85,7 @@ def bce_objective(
     detach_focal_weight: bool = False,
 ) -> MultiLabelObjective:
     """The baseline: BCE with logits (summed), no feature term."""
-    cls = classification_loss(
-        classification,
-        focal_gamma=focal_gamma,
-        reduction=reduction,
-        detach_focal_weight=detach_focal_weight,
-    )
+    cls = classification_loss(classification, focal_gamma, reduction, detach_focal_weight)
     return MultiLabelObjective(cls)
 
 
@@ -105,13 +99,8 @@ def asl_objective(
     detach_focal_weight: bool = False,
 ) -> MultiLabelObjective:
     """ASL alone, no feature term."""
-    return bce_objective(
-        num_classes,
-        feature_dim,
-        classification=classification,
-        focal_gamma=focal_gamma,
-        reduction=reduction,
-        detach_focal_weight=detach_focal_weight,
+    return MultiLabelObjective(
+        classification_loss(classification, focal_gamma, reduction, detach_focal_weight)
     )
 
 
@@ -130,12 +119,7 @@ def disc_contrastive_objective(
     """ASL + ``disc_weight`` x variant A (class contrastive, temperature 0.2) on a projection
     ``C -> embed_dim`` (default ``C``)."""
     c = _needs_features("disc-contrastive", feature_dim)
-    cls = classification_loss(
-        classification,
-        focal_gamma=focal_gamma,
-        reduction=reduction,
-        detach_focal_weight=detach_focal_weight,
-    )
+    cls = classification_loss(classification, focal_gamma, reduction, detach_focal_weight)
     projection = ProjectionMLP(c, embed_dim)
     return MultiLabelObjective(cls, projection, ClassContrastiveLoss(temperature), disc_weight)
 
@@ -155,12 +139,7 @@ def disc_center_objective(
 ) -> MultiLabelObjective:
     """ASL + ``disc_weight`` x variant B (EMA centres, margin 1.0, momentum 0.9)."""
     c = _needs_features("disc-center", feature_dim)
-    cls = classification_loss(
-        classification,
-        focal_gamma=focal_gamma,
-        reduction=reduction,
-        detach_focal_weight=detach_focal_weight,
-    )
+    cls = classification_loss(classification, focal_gamma, reduction, detach_focal_weight)
     projection = ProjectionMLP(c, embed_dim)
     center = CenterMarginLoss(
         num_classes, projection.out_dim, margin=center_margin, momentum=center_momentum
@@ -192,12 +171,7 @@ def sadcl_objective(
     The prototypes start random; the training side sets them from the stage-1 model before
     stage 2 (``mlrkit.train.stages``).
     """
-    cls = classification_loss(
-        classification,
-        focal_gamma=focal_gamma,
-        reduction=reduction,
-        detach_focal_weight=detach_focal_weight,
-    )
+    cls = classification_loss(classification, focal_gamma, reduction, detach_focal_weight)
     if stage == 1:
         return MultiLabelObjective(cls)
     if stage != 2:
