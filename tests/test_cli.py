@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +26,8 @@ from mlrkit.data.digits import MARKER
 from mlrkit.train.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +226,7 @@ def test_dict_field_typo_fails_before_the_datasets_are_built(
 def test_dict_override_merges_into_the_preset_and_null_removes_a_key() -> None:
     """voc07's ``reduction: mean`` survives a dict override; ``null`` removes it."""
 
-    def kwargs(*sets: str) -> dict:
+    def kwargs(*sets: str) -> dict[str, Any]:
         argv = ["train", "--preset", "voc07", "--out", "x"]
         for item in sets:
             argv += ["--set", item]
@@ -282,35 +287,52 @@ def test_missing_pretrained_weights_file_is_one_line(
 
 
 def write_csv_dataset(root: Path, corrupt: str) -> None:
-    """A small CSV dataset (``train.csv``, ``val.csv``) whose train split lists ``corrupt``."""
+    """A small CSV dataset (``train.csv``: 3 images and ``corrupt``; ``val.csv``: 2 images)."""
     from PIL import Image
 
     root.mkdir(parents=True)
     rng = np.random.default_rng(0)
     rows = []
-    for i in range(6):
+    for i in range(5):
         pixels = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(root / f"img{i}.jpg")
         rows.append(f"img{i}.jpg,{'a' if i % 2 else 'a|b'}")
     (root / corrupt).write_bytes(b"this is not a JPEG \x00\x01\x02" * 8)
-    (root / "train.csv").write_text("\n".join(["image,labels", *rows[:4], f"{corrupt},b"]) + "\n")
-    (root / "val.csv").write_text("\n".join(["image,labels", *rows[4:]]) + "\n")
+    # 4 training rows in batches of 2: no batch is dropped, so epoch 1 meets the corrupt file.
+    (root / "train.csv").write_text("\n".join(["image,labels", *rows[:3], f"{corrupt},b"]) + "\n")
+    (root / "val.csv").write_text("\n".join(["image,labels", *rows[3:]]) + "\n")
 
 
-@pytest.mark.parametrize("cache", ["true", "false"])
-def test_corrupt_image_in_a_dataloader_worker_is_one_line(
-    tmp_path: Path, capsys, cache: str
-) -> None:
-    """A corrupt image decoded in a worker (caching or training): its file and the worker, once."""
+def test_corrupt_image_in_a_dataloader_worker_is_one_line(tmp_path: Path) -> None:
+    """A corrupt image met by the training loader's worker: one line naming file and worker.
+
+    Run as ``python -m mlrkit``: in-process, collecting the failed loader's workers later stalls
+    for ~10 s (5 s per worker join), which would land in whichever test runs next.
+    """
     data = tmp_path / "photos"
     write_csv_dataset(data, "broken.jpg")
-    extra = ("--workers", "1", "--set", "data.kind=csv", "--set", f"data.cache={cache}")
+    extra = ("--workers", "1", "--set", "data.kind=csv", "--set", "data.cache=false")
     args = tiny_train_args(data, tmp_path / "out", *extra)
     args[args.index("--batch-size") + 1] = "2"
-    line = error_line(main(args), capsys.readouterr().err, "ImageFileError")
-    assert str(data / "broken.jpg") in line
-    assert "raised in DataLoader worker process" in line
-    assert "Original Traceback" not in line and 'File "' not in line
+    proc = run_module(args)
+    line = error_line(
+        proc.returncode, proc.stderr, "error: ImageFileError: ", str(data / "broken.jpg")
+    )
+    assert line.endswith("(raised in DataLoader worker process 0)"), line
+    assert "Original Traceback" not in line and 'File "' not in line, line
+    assert "epoch   1" not in proc.stdout  # epoch 1 already meets it (4 images, batches of 2)
+
+
+def run_module(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """``python -m mlrkit ARGS`` from the repository root, one thread, 60 s at most."""
+    return subprocess.run(
+        [sys.executable, "-m", "mlrkit", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def test_run_directory_needs_resume_or_overwrite(trained_run, tmp_path: Path, capsys) -> None:
@@ -349,38 +371,129 @@ def test_evaluate_never_writes_into_a_user_data_folder(trained_run, tmp_path: Pa
     assert tree_snapshot(data) == before
 
 
+def forward_lines(stream: IO[str], lines: queue.Queue[str]) -> None:
+    """Put each line of ``stream`` on ``lines``, then ``""`` at its end (a reader thread)."""
+    for line in stream:
+        lines.put(line)
+    lines.put("")
+
+
 def test_ctrl_c_keeps_last_pt_and_says_how_to_resume(trained_run, tmp_path: Path) -> None:
-    """SIGINT during training: exit 130, last line names last.pt's epoch and ``--resume``."""
+    """SIGINT during training: exit 130, last stderr line names last.pt's epoch and ``--resume``.
+
+    The signal is sent when an epoch's line is printed, i.e. after its checkpoints are written
+    (see the xfail tests below for an interrupt while they are being written).
+    """
     data, _ = trained_run
     out = tmp_path / "run"
     args = tiny_train_args(data, out, "--set", "optim.schedule=constant")
     args[args.index("--epochs") + 1] = "500"  # far more than run before the interrupt
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlrkit", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[1],
-        env=env,
-    )
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("w") as err_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlrkit", *args],
+            stdout=subprocess.PIPE,
+            stderr=err_file,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+    assert proc.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=forward_lines, args=(proc.stdout, lines), daemon=True)
+    reader.start()
     try:
-        deadline = time.monotonic() + 15
-        metrics = out / "metrics.jsonl"
-        while not (metrics.is_file() and metrics.read_text().strip()):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no epoch finished in time"
-            time.sleep(0.05)
+        deadline = time.monotonic() + 20
+        line = "training"
+        while not line.startswith("epoch"):
+            line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            assert line, f"exited before an epoch finished: {stderr.read_text()}"
+        assert len((out / "metrics.jsonl").read_text().splitlines()) >= 1
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=5)
+        proc.wait(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait(timeout=10)
+        reader.join(timeout=5)
+        proc.stdout.close()
+    err = stderr.read_text()
     assert proc.returncode == 130, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err, err
     last = err.strip().splitlines()[-1]
     epoch = load_checkpoint(out / "last.pt")["epoch"]
     assert 1 <= epoch < 500
-    assert f"last.pt holds epoch {epoch}" in last and "--resume" in last, last
-    assert f"--out {out}" in last
+    assert f"last.pt holds epoch {epoch} and is kept" in last, last
+    assert f"python -m mlrkit train --out {out} --resume" in last, last
+
+
+def interrupt_at(monkeypatch: pytest.MonkeyPatch, epoch: int, mid_write: bool) -> None:
+    """Raise KeyboardInterrupt when last.pt of ``epoch`` is saved: before it, or mid-write."""
+    import mlrkit.train.fitting as fitting
+
+    real_save, real_torch_save = fitting.save_checkpoint, torch.save
+
+    class Interrupted:
+        """A file whose second write is interrupted, as by a SIGINT during torch.save."""
+
+        def __init__(self, handle: Any) -> None:
+            self.handle, self.writes = handle, 0
+
+        def write(self, data: bytes) -> int:
+            self.writes += 1
+            if self.writes == 2:
+                raise KeyboardInterrupt
+            return self.handle.write(data)
+
+        def flush(self) -> None:
+            self.handle.flush()
+
+    def save(state: dict[str, Any], path: Path) -> Path:
+        if Path(path).name == "last.pt" and state["epoch"] == epoch:
+            if not mid_write:
+                raise KeyboardInterrupt
+            with monkeypatch.context() as patch:
+                patch.setattr(torch, "save", lambda obj, f: real_torch_save(obj, Interrupted(f)))
+                return real_save(state, path)
+        return real_save(state, path)
+
+    monkeypatch.setattr(fitting, "save_checkpoint", save)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RuntimeError,
+    reason="a SIGINT inside torch.save surfaces as torch's RuntimeError ('unexpected pos'), "
+    "which the CLI does not catch: traceback, exit 1",
+)
+def test_ctrl_c_during_a_checkpoint_write_exits_130(
+    trained_run, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupt while last.pt is being written still exits 130 with the resume line."""
+    data, _ = trained_run
+    interrupt_at(monkeypatch, epoch=2, mid_write=True)
+    assert main(tiny_train_args(data, tmp_path / "run")) == 130
+    assert "--resume" in capsys.readouterr().err.splitlines()[-1]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="_interrupted() reads the epoch from metrics.jsonl, which is written before last.pt",
+)
+@pytest.mark.parametrize("epoch", [1, 2])
+def test_ctrl_c_between_metrics_and_last_pt_gives_true_advice(
+    trained_run, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, epoch: int
+) -> None:
+    """Interrupted after metrics.jsonl got its row but before last.pt: the advice still holds."""
+    data, _ = trained_run
+    run = tmp_path / "run"
+    interrupt_at(monkeypatch, epoch=epoch, mid_write=False)
+    assert main(tiny_train_args(data, run)) == 130
+    last = capsys.readouterr().err.splitlines()[-1]
+    monkeypatch.undo()
+    if (run / "last.pt").exists():
+        kept = load_checkpoint(run / "last.pt")["epoch"]
+        assert f"last.pt holds epoch {kept} and" in last, last
+    # The suggested command works.
+    assert main(["train", "--out", str(run), "--resume", "--no-progress"]) == 0, last
