@@ -184,14 +184,16 @@ def _train(args: argparse.Namespace) -> int:
 
 def _interrupted(out: Path) -> str:
     """What an interrupted ``train`` left behind and how to continue it."""
-    from mlrkit.train.rundir import read_history
+    from mlrkit.train import CheckpointError, load_checkpoint
 
-    rows = read_history(out / "metrics.jsonl")
-    kept = (
-        f"last.pt holds epoch {rows[-1]['epoch']} and is kept"
-        if rows and (out / "last.pt").exists()
-        else "no epoch was finished, nothing was saved"
-    )
+    kept = "no checkpoint was saved yet"
+    for name in ("last.pt", "best.pt"):
+        try:
+            epoch = load_checkpoint(out / name)["epoch"]
+        except CheckpointError:
+            continue
+        kept = f"{name} holds epoch {epoch} and is kept"
+        break
     return f"interrupted: {kept}; continue with: python -m mlrkit train --out {out} --resume"
 
 

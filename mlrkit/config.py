@@ -340,9 +340,11 @@ def apply_overrides(cfg: Config, overrides: typing.Iterable[str]) -> Config:
             )
         hint = typing.get_type_hints(type(getattr(cfg, section)))[name]
         text = raw.strip()
-        # String fields take the text verbatim (so data.root=2007 stays "2007"), except null.
+        # String fields take the text verbatim (so data.root=2007 stays "2007"), except null
+        # and a quoted JSON string (model.backbone="resnet18" is resnet18).
         if hint is str or (hint == str | None and text != "null"):
-            data[section][name] = text
+            quoted = len(text) >= 2 and text[0] == text[-1] == '"'
+            data[section][name] = json.loads(text) if quoted else text
             continue
         try:  # JSON: numbers, true/false/null, lists, objects; anything else stays a string
             value = json.loads(text)

@@ -9,13 +9,23 @@ from __future__ import annotations
 import contextlib
 import random
 import re
+import signal
+import threading
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
 from mlrkit.errors import DeviceError
 
-__all__ = ["autocast", "epoch_seed", "resolve_amp", "resolve_device", "seed_everything"]
+__all__ = [
+    "autocast",
+    "deferred_interrupt",
+    "epoch_seed",
+    "resolve_amp",
+    "resolve_device",
+    "seed_everything",
+]
 
 _DEVICE_FORMS = "auto, cpu, cuda, cuda:N, mps"
 
@@ -91,3 +101,25 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block ends, then raise ``KeyboardInterrupt``.
+
+    Files written together inside the block (a metrics row and its checkpoints) are then never
+    left half-updated by an interrupt. Outside the main thread, or when SIGINT is not handled by
+    Python, the block runs as is.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt

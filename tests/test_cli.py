@@ -382,7 +382,7 @@ def test_ctrl_c_keeps_last_pt_and_says_how_to_resume(trained_run, tmp_path: Path
     """SIGINT during training: exit 130, last stderr line names last.pt's epoch and ``--resume``.
 
     The signal is sent when an epoch's line is printed, i.e. after its checkpoints are written
-    (see the xfail tests below for an interrupt while they are being written).
+    (the tests below interrupt while they are being written).
     """
     data, _ = trained_run
     out = tmp_path / "run"
@@ -460,12 +460,6 @@ def interrupt_at(monkeypatch: pytest.MonkeyPatch, epoch: int, mid_write: bool) -
     monkeypatch.setattr(fitting, "save_checkpoint", save)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="a SIGINT inside torch.save surfaces as torch's RuntimeError ('unexpected pos'), "
-    "which the CLI does not catch: traceback, exit 1",
-)
 def test_ctrl_c_during_a_checkpoint_write_exits_130(
     trained_run, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -476,11 +470,6 @@ def test_ctrl_c_during_a_checkpoint_write_exits_130(
     assert "--resume" in capsys.readouterr().err.splitlines()[-1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="_interrupted() reads the epoch from metrics.jsonl, which is written before last.pt",
-)
 @pytest.mark.parametrize("epoch", [1, 2])
 def test_ctrl_c_between_metrics_and_last_pt_gives_true_advice(
     trained_run, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, epoch: int

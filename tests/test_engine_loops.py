@@ -18,7 +18,6 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlrkit.config import OptimConfig
 from mlrkit.models import ModelOutput
-from mlrkit.runtime import resolve_amp, resolve_device
 from mlrkit.train import (
     ModelEMA,
     NonFiniteLossError,
@@ -199,15 +198,6 @@ def test_schedules() -> None:
     peak = int(np.argmax(lrs))
     assert lrs[peak] == pytest.approx(0.1) and 3 <= peak <= 5
     assert lrs[0] < 0.01 and lrs[-1] < 0.001
-
-
-def test_device_and_amp_resolution() -> None:
-    assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_device("auto").type in ("cuda", "mps", "cpu")
-    assert resolve_amp("auto", torch.device("cpu")) is None  # AMP only on CUDA
-    assert resolve_amp("bf16", torch.device("cuda")) == torch.bfloat16
-    assert resolve_amp("fp16", torch.device("cuda")) == torch.float16
-    assert resolve_amp("off", torch.device("cuda")) is None
 
 
 def test_train_stats_are_finite_means() -> None:

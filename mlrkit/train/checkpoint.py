@@ -68,6 +68,12 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except RuntimeError as err:
+        # torch's zip writer turns an interrupt inside it into a RuntimeError while closing;
+        # give the caller the interrupt (the target file was never replaced).
+        if isinstance(err.__context__, KeyboardInterrupt):
+            raise err.__context__ from None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -28,7 +28,13 @@ from mlrkit.config import Config, config_from_dict, config_to_dict, save_config,
 from mlrkit.data import set_loader_epoch
 from mlrkit.distributed import barrier, broadcast_buffers, dist_info
 from mlrkit.models import backbone_preprocessing
-from mlrkit.runtime import epoch_seed, resolve_amp, resolve_device, seed_everything
+from mlrkit.runtime import (
+    deferred_interrupt,
+    epoch_seed,
+    resolve_amp,
+    resolve_device,
+    seed_everything,
+)
 from mlrkit.train import recipe, stages
 from mlrkit.train.checkpoint import save_checkpoint
 from mlrkit.train.ema import ModelEMA
@@ -220,11 +226,13 @@ def fit(
             # metrics.jsonl first: a crash before last.pt is replaced makes resume redo this
             # epoch, and resume drops history rows newer than last.pt. best.pt last: a crash in
             # between leaves last.pt with the better epoch and best.pt with an older good one.
-            write_history(metrics_path, history)
-            state = run.checkpoint(row)
-            save_checkpoint(state, last_path)
-            if improved:
-                save_checkpoint(state, best_path)
+            # Ctrl-C waits until all three are written.
+            with deferred_interrupt():
+                write_history(metrics_path, history)
+                state = run.checkpoint(row)
+                save_checkpoint(state, last_path)
+                if improved:
+                    save_checkpoint(state, best_path)
             if callback is not None:
                 callback(row)
         barrier()

@@ -46,8 +46,7 @@ def resume_point(
 
     Raises:
         RunDirectoryError: ``out_dir`` holds run files and neither flag is set; or ``resume`` is
-            set but no checkpoint is intact while epochs were logged. Each message lists the
-            choices.
+            set but every checkpoint there is unreadable. Each message lists the choices.
     """
     if resume and overwrite:
         raise RunDirectoryError("resume and overwrite contradict each other; choose one")
@@ -86,13 +85,14 @@ def resume_point(
             )
         return path, state
     logged = read_history(out_dir / "metrics.jsonl")
-    if problems or logged:
-        why = "; ".join(problems) if problems else "it has no checkpoint"
+    if problems:
         raise RunDirectoryError(
-            f"cannot resume {out_dir}: {why}, though {len(logged)} epoch(s) were logged. Keep "
-            "the directory for inspection and train into another one, or pass overwrite=True "
-            "(CLI: --overwrite) to start again in it"
+            f"cannot resume {out_dir}: {'; '.join(problems)}, and no checkpoint is intact "
+            f"({len(logged)} epoch(s) were logged). Keep the directory for inspection and train "
+            "into another one, or pass overwrite=True (CLI: --overwrite) to start again in it"
         )
+    # No checkpoint was ever written (a run stopped in its first epoch): rows newer than the
+    # checkpoint are always dropped on resume, here all of them.
     warnings.warn(
         f"resume requested but {out_dir} holds no checkpoint yet; starting from scratch",
         stacklevel=3,
