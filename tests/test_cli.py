@@ -21,7 +21,7 @@ from sklearn.metrics import average_precision_score
 
 from mlrkit.cli import build_parser, main, train_config
 from mlrkit.config import sadcl_stage1_epochs
-from mlrkit.data import build_dataset, make_digit_scenes
+from mlrkit.data import build_dataset
 from mlrkit.data.digits import MARKER
 from mlrkit.train.checkpoint import load_checkpoint
 
@@ -31,17 +31,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory) -> tuple[Path, Path]:
+def trained_run(tmp_path_factory, tiny_digits: Path) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("cli")
-    make_digit_scenes(root / "digits", n_train=64, n_val=30, image_size=32, digit_size=(12, 18))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        code = main(tiny_train_args(root / "digits", root / "run"))
+        code = main(tiny_train_args(tiny_digits, root / "run"))
     finally:
         torch.set_num_threads(threads)
     assert code == 0
-    return root / "digits", root / "run"
+    return tiny_digits, root / "run"
 
 
 def tiny_train_args(data: Path, out: Path, *extra: str) -> list[str]:
@@ -86,7 +85,7 @@ def test_predict_csv_and_evaluate_agree_with_sklearn(trained_run, tmp_path: Path
     frame = pd.read_csv(csv)
     val = build_dataset("digits", data, "val")
     assert list(frame.columns) == ["image", *val.classes]
-    assert len(frame) == 30 and frame["image"].tolist() == [str(p) for p in val.paths]
+    assert len(frame) == 37 and frame["image"].tolist() == [str(p) for p in val.paths]
     scores = frame[list(val.classes)].to_numpy()
     assert ((scores >= 0) & (scores <= 1)).all()
     targets = val.targets.numpy()
@@ -481,8 +480,12 @@ def test_ctrl_c_between_metrics_and_last_pt_gives_true_advice(
     assert main(tiny_train_args(data, run)) == 130
     last = capsys.readouterr().err.splitlines()[-1]
     monkeypatch.undo()
+    resume = ["train", "--out", str(run), "--resume", "--no-progress"]
     if (run / "last.pt").exists():
         kept = load_checkpoint(run / "last.pt")["epoch"]
         assert f"last.pt holds epoch {kept} and" in last, last
-    # The suggested command works.
-    assert main(["train", "--out", str(run), "--resume", "--no-progress"]) == 0, last
+        assert main(resume) == 0, last  # the suggested command works
+    else:
+        assert "no checkpoint was saved yet" in last, last
+        with pytest.warns(UserWarning, match="starting from scratch"):
+            assert main(resume) == 0, last
