@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 DEMO := runs/demo
 demo: $(STAMP)
 	$(BIN)/python -m mlrkit generate --root data/digits
-	$(BIN)/python -m mlrkit train --preset digits --out $(DEMO)/digits $(if $(wildcard $(DEMO)/digits/last.pt),--resume)
+	$(BIN)/python -m mlrkit train --preset digits --out $(DEMO)/digits $(if $(wildcard $(DEMO)/digits/config.json),--resume)
 	$(BIN)/python -m mlrkit evaluate $(DEMO)/digits --per-class > $(DEMO)/per_class.txt
 	@cat $(DEMO)/per_class.txt
 	$(BIN)/python -m mlrkit predict $(DEMO)/digits --out $(DEMO)/val_scores.csv
