@@ -1,0 +1,486 @@
+"""How well classes separate in a feature space: one table per run, comparable across runs.
+
+The input is one row per (image, class) pair (what :func:`mlrkit.explore.extract_embeddings`
+returns): a vector, its class and the image it comes from. Every row is L2-normalised first and
+every measure uses the cosine geometry. With ``z`` a normalised row, ``y`` its class, ``g`` its
+image (its *group*), ``mu_c`` the mean of the rows of class c, ``m_c = mu_c / ||mu_c||`` its
+direction and ``mu_G`` the mean of the K class centroids (each class counts once):
+
+- ``silhouette``: sklearn's silhouette with the cosine distance ``1 - cos``: per row
+  ``s = (b - a) / max(a, b)``, ``a`` the mean distance to the other rows of its class, ``b`` the
+  smallest mean distance to the rows of another class (0 for a class with one row). Per class
+  the mean over its rows, overall the mean over all rows (``silhouette_score``); in [-1, 1],
+  higher = better separated.
+- ``knn_precision_at_1``: the fraction of rows whose cosine-nearest row *of another image* has
+  the same class (ties go to the first row); higher = better.
+- ``intra_cos``: the mean cosine between a row and its class direction, ``cos(z, m_y)``; higher =
+  tighter classes. (Per class it equals ``||mu_c||``, since the rows are unit vectors.)
+- ``inter_cos``: the mean cosine between class directions ``m_c . m_c'`` (per class: against
+  the K - 1 others; overall: over the distinct pairs); lower = classes further apart.
+- ``nc1`` (overall only): the within-class variability collapse of Papyan, Han and Donoho
+  (2020), ``tr(S_W S_B^+) / K`` with ``S_W = (1/N) sum_i (z_i - mu_{y_i})(z_i - mu_{y_i})^T``
+  and ``S_B = (1/K) sum_c (mu_c - mu_G)(mu_c - mu_G)^T``: the within-class spread measured in
+  units of the between-class spread; lower = tighter classes. ``S_B`` has rank at most K - 1,
+  so ``S_B^+`` keeps only the singular values above ``1e-6`` times the largest: the others
+  are round-off (about ``1e-17`` relative), and a cut-off below them inverts the round-off and
+  the trace explodes. Computed from the SVD of the ``(K, D)`` centred centroids, never a
+  ``(D, D)`` matrix.
+- ``alignment`` (overall only): Wang and Isola's (2020) alignment with alpha = 2, the mean of
+  ``||z_i - z_j||^2`` over pairs of rows of the same class from different images; lower =
+  positives closer together.
+- ``uniformity`` (overall only): Wang and Isola's uniformity with t = 2,
+  ``log mean_{i != j} exp(-2 ||z_i - z_j||^2)``; lower (more negative) = rows spread more
+  uniformly over the sphere. It ignores the classes: tight, well-separated clusters are *less*
+  uniform (higher) than the same number of rows scattered at random.
+
+The group rule. Rows of the same image are never each other's neighbours and never form an
+alignment pair. An image contributes one row per class it shows, and those rows share most of
+their content (the same backbone features, the same background), so without the rule a row's
+nearest neighbour is often the *other class of the same image*, and two rows of one class in one
+image (the same digit seen twice) would count as a perfectly aligned pair: the measures would
+describe images, not classes. With ``groups=None`` every row is its own group (a plain k-NN).
+
+These measure the feature space, not classification: a head can classify well from features
+that separate poorly under the cosine (and the reverse). Read them next to mAP, and compare runs
+only within one space (``"features"`` or ``"embedding"``) and one split.
+
+Cost: the rows are compared in blocks of whole rows against all rows, so memory stays
+``O(block x N)`` and every pairwise measure is exact over the rows used; time is
+``O(N^2 D)``. Above ``sample`` rows a stratified, seeded subsample is used instead (see
+:func:`separation_report`). Everything is computed and accumulated in float64.
+
+References:
+    V. Papyan, X. Y. Han, D. L. Donoho. Prevalence of neural collapse during the terminal
+    phase of deep learning training. PNAS 117(40), 2020.
+    T. Wang, P. Isola. Understanding contrastive representation learning through alignment
+    and uniformity on the hypersphere. ICML 2020.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mlrkit.errors import InvalidInputError
+
+__all__ = ["COLUMNS", "compare_separation", "separation_report"]
+
+COLUMNS: tuple[str, ...] = (
+    "n",
+    "silhouette",
+    "knn_precision_at_1",
+    "intra_cos",
+    "inter_cos",
+    "nc1",
+    "alignment",
+    "uniformity",
+)
+OVERALL = "overall"
+_NC1_RCOND = 1e-6  # pseudo-inverse cut-off of S_B, relative to its largest singular value
+_BLOCK_ELEMENTS = 2**23  # entries of one (block, N) float64 matrix: 64 MiB
+_MAX_BLOCK_ROWS = 4096
+_CHECK_ROWS = 65536  # rows validated at a time (a float64 copy of only these)
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def _to_numpy(x: Any, name: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach()
+        if x.dtype in (torch.float16, torch.bfloat16):
+            x = x.float()  # exact; numpy has no bfloat16
+        return x.cpu().numpy()
+    try:
+        return np.asarray(x)
+    except Exception as err:  # pragma: no cover - exotic inputs
+        raise InvalidInputError(
+            f"`{name}` must be a torch tensor, a numpy array or a sequence, got {type(x).__name__}."
+        ) from err
+
+
+def _as_vectors(vectors: Any) -> np.ndarray:
+    """``(M, D)`` numeric array, finite, without an all-zero row (checked in row chunks)."""
+    v = _to_numpy(vectors, "vectors")
+    if v.ndim != 2:
+        raise InvalidInputError(
+            f"`vectors` must have shape (M, D), one row per (image, class) pair, got shape "
+            f"{v.shape}. Stack the rows into a matrix (a single vector is vectors[None, :])."
+        )
+    if v.shape[0] == 0 or v.shape[1] == 0:
+        raise InvalidInputError(
+            f"`vectors` is empty (shape {v.shape}); there is nothing to measure."
+        )
+    if v.dtype.kind not in "fiu":
+        raise InvalidInputError(
+            f"`vectors` must hold numbers, got dtype {v.dtype}; convert it with "
+            "np.asarray(vectors, dtype=np.float32)."
+        )
+    bad = zero = 0
+    first_bad = first_zero = -1
+    for lo in range(0, v.shape[0], _CHECK_ROWS):
+        chunk = v[lo : lo + _CHECK_ROWS].astype(np.float64)
+        finite = np.isfinite(chunk).all(axis=1)
+        if not finite.all():
+            bad += int((~finite).sum())
+            first_bad = first_bad if first_bad >= 0 else lo + int(np.argmin(finite))
+        norm = np.linalg.norm(np.where(finite[:, None], chunk, 1.0), axis=1)
+        if (norm == 0).any():
+            zero += int((norm == 0).sum())
+            first_zero = first_zero if first_zero >= 0 else lo + int(np.argmax(norm == 0))
+    if bad:
+        raise InvalidInputError(
+            f"`vectors` has {bad} row(s) holding NaN or inf (first at row {first_bad}); "
+            "check the model outputs for a diverged run, or drop those rows first."
+        )
+    if zero:
+        raise InvalidInputError(
+            f"`vectors` has {zero} all-zero row(s) (first at row {first_zero}): a zero vector "
+            "has no direction, so its cosine to anything is undefined. Drop them first, e.g. "
+            "keep = np.linalg.norm(vectors, axis=1) > 0, with the same mask on labels and groups."
+        )
+    return v
+
+
+def _as_labels(
+    labels: Any, num_rows: int, classes: Sequence[str] | None
+) -> tuple[np.ndarray, list[str]]:
+    """Class codes ``(M,)`` in 0..K-1 over the classes present, and their K names."""
+    a = _to_numpy(labels, "labels")
+    if a.ndim != 1 or len(a) != num_rows:
+        raise InvalidInputError(
+            f"`labels` must have shape (M,) = ({num_rows},), one class per row of `vectors`, "
+            f"got shape {a.shape}."
+        )
+    if a.dtype.kind in "iu":
+        low, high = int(a.min()), int(a.max())
+        if low < 0:
+            raise InvalidInputError(f"integer `labels` must be class indices >= 0, found {low}.")
+        if classes is None:
+            every = [str(k) for k in range(high + 1)]
+        else:
+            every = [str(c) for c in classes]
+            if high >= len(every):
+                raise InvalidInputError(
+                    f"integer `labels` go up to {high} but `classes` names only {len(every)} "
+                    f"classes (0..{len(every) - 1}); pass one name per class index."
+                )
+        present, codes = np.unique(a, return_inverse=True)
+        found = [every[k] for k in present.tolist()]
+    elif a.dtype.kind in "US" or (a.dtype.kind == "O" and all(isinstance(x, str) for x in a)):
+        if classes is not None:
+            raise InvalidInputError(
+                "`classes` names integer labels; these `labels` are strings and already name "
+                "their classes. Drop `classes`."
+            )
+        present, codes = np.unique(a.astype(str), return_inverse=True)
+        found = present.tolist()
+    else:
+        raise InvalidInputError(
+            f"`labels` must be integer class indices or class-name strings, got dtype "
+            f"{a.dtype}; cast float labels with labels.astype(int)."
+        )
+    if OVERALL in found:
+        raise InvalidInputError(
+            f"a class is named {OVERALL!r}, the name of the report's last row; rename it."
+        )
+    if len(set(found)) != len(found):
+        raise InvalidInputError(f"`classes` repeats a name among {found}; give each class its own.")
+    return codes.astype(np.int64), found
+
+
+def _as_groups(groups: Any, num_rows: int) -> np.ndarray:
+    """Group codes ``(M,)``; every row its own group when ``groups`` is None."""
+    if groups is None:
+        return np.arange(num_rows, dtype=np.int64)
+    a = _to_numpy(groups, "groups")
+    if a.ndim != 1 or len(a) != num_rows:
+        raise InvalidInputError(
+            f"`groups` must have shape (M,) = ({num_rows},), the image of each row of "
+            f"`vectors`, got shape {a.shape}; pass None to make every row its own group."
+        )
+    try:
+        _, codes = np.unique(a, return_inverse=True)
+    except TypeError as err:
+        raise InvalidInputError(
+            "`groups` must hold comparable image ids (all integers or all strings)."
+        ) from err
+    return codes.astype(np.int64)
+
+
+def _check_sample(sample: int | None) -> None:
+    if sample is not None and (
+        isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 1
+    ):
+        raise InvalidInputError(
+            f"`sample` must be a positive number of rows or None (use every row), got {sample!r}."
+        )
+
+
+# ---------------------------------------------------------------- sampling
+
+
+def _stratified_rows(codes: np.ndarray, sample: int, seed: int) -> np.ndarray:
+    """Sorted indices of about ``sample`` rows, stratified by class, seeded.
+
+    Quotas by the largest remainder (each within one row of ``sample * n_c / M``), raised to
+    ``min(2, n_c)``; the rows this adds are taken back from the classes furthest above their
+    exact share, so the total is ``sample`` unless the minimums alone exceed it.
+    """
+    counts = np.bincount(codes)
+    exact = sample * counts / counts.sum()
+    quota = np.floor(exact).astype(np.int64)
+    order = np.argsort(-(exact - quota), kind="stable")
+    quota[order[: sample - int(quota.sum())]] += 1
+    floor = np.minimum(2, counts)
+    quota = np.maximum(quota, floor)
+    for _ in range(int(quota.sum()) - sample):
+        spare = np.flatnonzero(quota > floor)
+        if not len(spare):
+            break
+        quota[spare[np.argmax((quota - exact)[spare])]] -= 1
+    rng = np.random.default_rng(seed)
+    by_class = np.split(np.argsort(codes, kind="stable"), np.cumsum(counts)[:-1])
+    kept = [
+        rng.choice(rows, size=int(q), replace=False)
+        for rows, q in zip(by_class, quota, strict=True)
+    ]
+    return np.sort(np.concatenate(kept))
+
+
+# ---------------------------------------------------------------- measures
+
+
+def _pairwise(z: np.ndarray, y: np.ndarray, g: np.ndarray, onehot: np.ndarray) -> dict[str, Any]:
+    """Every measure that needs all pairs, in one blocked pass over ``G = Z Z^T``.
+
+    Returns per-row class distance sums ``(N, K)`` (silhouette), the class of each row's
+    nearest other-group row ``(N,)`` (-1: none), and the alignment and uniformity sums.
+    """
+    n, num_classes = onehot.shape
+    class_dist = np.empty((n, num_classes))
+    nearest = np.full(n, -1, dtype=np.int64)
+    align_sum = uniform_sum = 0.0
+    align_pairs = 0
+    block = int(np.clip(_BLOCK_ELEMENTS // n, 1, _MAX_BLOCK_ROWS))
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
+        rows = np.arange(hi - lo)
+        gram = z[lo:hi] @ z.T  # (B, N) cosines
+        np.clip(gram, -1.0, 1.0, out=gram)
+        gram[rows, lo + rows] = 1.0  # a row's distance to itself is exactly 0
+        dist = np.subtract(1.0, gram)  # (B, N) cosine distance, ||z_i - z_j||^2 = 2 dist
+        class_dist[lo:hi] = dist @ onehot
+        other_group = g[lo:hi, None] != g[None, :]  # (B, N)
+        positive = other_group & (y[lo:hi, None] == y[None, :])
+        align_sum += 2.0 * float(dist.sum(where=positive))
+        align_pairs += int(positive.sum())
+        np.multiply(dist, -4.0, out=dist)  # -2 ||z_i - z_j||^2
+        np.exp(dist, out=dist)
+        uniform_sum += float(dist.sum()) - (hi - lo)  # minus the self pairs, exp(0) = 1
+        gram[~other_group] = -np.inf
+        best = gram.argmax(axis=1)
+        found = np.isfinite(gram[rows, best])
+        nearest[lo:hi] = np.where(found, y[best], -1)
+    return {
+        "class_dist": class_dist,
+        "nearest": nearest,
+        "alignment": align_sum / align_pairs if align_pairs else np.nan,
+        "uniformity": np.log(uniform_sum / (n * (n - 1))) if n > 1 else np.nan,
+    }
+
+
+def _silhouette(class_dist: np.ndarray, y: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """sklearn's per-row silhouette from the per-class distance sums; NaN where undefined."""
+    n, num_classes = class_dist.shape
+    if not 2 <= num_classes <= n - 1:  # sklearn's domain
+        return np.full(n, np.nan)
+    rows = np.arange(n)
+    own = counts[y]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = class_dist[rows, y] / (own - 1)
+        mean_to = class_dist / counts[None, :]
+        mean_to[rows, y] = np.inf
+        b = mean_to.min(axis=1)
+        s = (b - a) / np.maximum(a, b)
+    s[(own == 1) | ~np.isfinite(s)] = 0.0  # singletons and 0 / 0 (duplicates), as sklearn
+    return s
+
+
+def _nc1(z: np.ndarray, y: np.ndarray, mu: np.ndarray) -> float:
+    """``tr(S_W S_B^+) / K`` without a ``(D, D)`` matrix.
+
+    ``S_B = B^T B`` with ``B = (mu - mu_G) / sqrt(K)``; from the SVD ``B = U diag(s) V^T`` its
+    eigenpairs are ``(s_k^2, v_k)``, so ``tr(S_W S_B^+) = sum_k v_k^T S_W v_k / s_k^2`` over the
+    kept ``k``, and ``v_k^T S_W v_k = (1/N) sum_i ((z_i - mu_{y_i}) . v_k)^2``.
+    """
+    num_classes = len(mu)
+    if num_classes < 2:
+        return float("nan")
+    between = (mu - mu.mean(axis=0)) / np.sqrt(num_classes)
+    _, s, vt = np.linalg.svd(between, full_matrices=False)
+    eig = s**2  # the nonzero eigenvalues of S_B
+    if eig.max() <= 0:
+        return float("nan")  # every centroid equal: no between-class spread at all
+    keep = eig > _NC1_RCOND * eig.max()
+    v = vt[keep].T  # (D, r)
+    resid = z @ v - (mu @ v)[y]  # (N, r): (z_i - mu_{y_i}) . v_k
+    within = (resid**2).mean(axis=0)  # v_k^T S_W v_k
+    return float((within / eig[keep]).sum() / num_classes)
+
+
+def _measure(z: np.ndarray, y: np.ndarray, g: np.ndarray, names: list[str]) -> pd.DataFrame:
+    num_classes = len(names)
+    counts = np.bincount(y, minlength=num_classes)
+    onehot = np.zeros((len(z), num_classes))  # (N, K)
+    onehot[np.arange(len(z)), y] = 1.0
+    mu = onehot.T @ z / counts[:, None]  # (K, D) class centroids
+    norm = np.linalg.norm(mu, axis=1)  # = mean over the class of z . m_c (unit rows)
+    norm[norm == 0] = np.nan  # a centroid at the origin has no direction
+    direction = mu / norm[:, None]
+    pair = _pairwise(z, y, g, onehot)
+
+    sil = _silhouette(pair["class_dist"], y, counts)
+    valid = pair["nearest"] >= 0
+    hit = (pair["nearest"] == y).astype(np.float64)
+
+    def per_class(values: np.ndarray, use: np.ndarray) -> np.ndarray:
+        total = np.bincount(y[use], weights=values[use], minlength=num_classes)
+        used = np.bincount(y[use], minlength=num_classes)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(used > 0, total / used, np.nan)
+
+    cos = direction @ direction.T  # (K, K)
+    off = ~np.eye(num_classes, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inter = (cos * off).sum(axis=1) / (num_classes - 1)
+    upper = np.triu_indices(num_classes, k=1)
+
+    every = np.ones(len(z), dtype=bool)
+    table = {
+        "n": np.append(counts, len(z)),
+        "silhouette": np.append(per_class(sil, every), sil.mean()),
+        "knn_precision_at_1": np.append(
+            per_class(hit, valid), hit[valid].mean() if valid.any() else np.nan
+        ),
+        "intra_cos": np.append(norm, (counts * norm).sum() / len(z)),
+        "inter_cos": np.append(inter, cos[upper].mean() if num_classes > 1 else np.nan),
+        "nc1": np.append(np.full(num_classes, np.nan), _nc1(z, y, mu)),
+        "alignment": np.append(np.full(num_classes, np.nan), pair["alignment"]),
+        "uniformity": np.append(np.full(num_classes, np.nan), pair["uniformity"]),
+    }
+    frame = pd.DataFrame(table, index=pd.Index([*names, OVERALL], name="class"))
+    return frame.astype({c: np.int64 if c == "n" else np.float64 for c in COLUMNS})
+
+
+# ---------------------------------------------------------------- public API
+
+
+def separation_report(
+    vectors: Any,
+    labels: Any,
+    groups: Any | None = None,
+    *,
+    classes: Sequence[str] | None = None,
+    sample: int | None = 20000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Class-separation measures of a set of vectors, per class and overall (cosine geometry).
+
+    Rows are L2-normalised, then (above ``sample`` rows) subsampled, then measured; see the
+    module docstring for every definition and why rows of one image are never compared.
+
+    Sampling: when ``M > sample``, ``sample`` rows are kept, stratified by class: each class
+    keeps its share ``sample * n_c / M`` to within one row, and at least ``min(2, n_c)`` rows
+    (so its silhouette and centroid exist), drawn with ``np.random.default_rng(seed)``: the same
+    inputs and seed always keep the same rows.
+
+    Args:
+        vectors: ``(M, D)`` float array or tensor (any device), one row per (image, class) pair.
+        labels: ``(M,)`` the class of each row: integer indices (named by ``classes``) or
+            class-name strings (rows sorted by name).
+        groups: ``(M,)`` the image id of each row (any comparable ids); None = every row its
+            own group (a plain nearest-neighbour search).
+        classes: names of the integer labels, index = label; without it the rows are named
+            ``"0"``, ``"1"``, ... Classes without any row are left out.
+        sample: the most rows to measure (all pairwise measures cost ``O(sample^2 D)``); None
+            measures every row.
+        seed: the seed of the subsample.
+
+    Returns:
+        A DataFrame indexed by the class names (label order) then ``"overall"``, with the
+        columns ``n, silhouette, knn_precision_at_1, intra_cos, inter_cos, nc1, alignment,
+        uniformity`` (the last three on the overall row only, NaN elsewhere). NaN where a
+        measure is undefined: silhouette unless ``2 <= K <= N - 1``, k-NN without any row of
+        another group, ``inter_cos`` and ``nc1`` with one class, ``alignment`` without a pair.
+        ``frame.attrs`` = ``{"rows": M, "sampled": rows used, "sample": sample,
+        "seed": seed, "metric": "cosine"}``.
+
+    Raises:
+        InvalidInputError: on a bad shape or length, NaN or inf, an all-zero row, labels that
+            are neither indices nor strings, or a bad ``sample``.
+
+    Example:
+        >>> r = separation_report([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], [0, 0, 1, 1],
+        ...                       classes=["cat", "dog"])
+        >>> list(r.index), float(r.loc["overall", "knn_precision_at_1"])
+        (['cat', 'dog', 'overall'], 1.0)
+    """
+    _check_sample(sample)
+    v = _as_vectors(vectors)
+    num_rows = v.shape[0]
+    codes, names = _as_labels(labels, num_rows, classes)
+    group_codes = _as_groups(groups, num_rows)
+    if sample is not None and num_rows > sample:
+        used = _stratified_rows(codes, int(sample), seed)
+        v, codes, group_codes = v[used], codes[used], group_codes[used]
+    z = v.astype(np.float64)
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    frame = _measure(z, codes, group_codes, names)
+    frame.attrs = {
+        "rows": num_rows,
+        "sampled": len(z),
+        "sample": sample,
+        "seed": seed,
+        "metric": "cosine",
+    }
+    return frame
+
+
+def compare_separation(reports: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The ``overall`` rows of several reports side by side, one row per run.
+
+    Args:
+        reports: run name -> a :func:`separation_report` frame (same space and split, or the
+            comparison means nothing).
+
+    Returns:
+        A DataFrame indexed by the run names (in the mapping's order) with the 8 columns of a
+        report; ``frame.attrs["runs"]`` holds each report's attrs under its run name.
+
+    Raises:
+        InvalidInputError: on an empty mapping or a frame that is not a report.
+    """
+    if not reports:
+        raise InvalidInputError("`reports` is empty; pass {run name: separation_report(...)}.")
+    rows = []
+    for name, report in reports.items():
+        if (
+            not isinstance(report, pd.DataFrame)
+            or OVERALL not in report.index
+            or list(report.columns) != list(COLUMNS)
+        ):
+            raise InvalidInputError(
+                f"`reports[{name!r}]` is not a separation_report frame (it needs the columns "
+                f"{list(COLUMNS)} and an {OVERALL!r} row); pass the frames it returns."
+            )
+        rows.append(report.loc[OVERALL, list(COLUMNS)].rename(name))
+    frame = pd.DataFrame(rows)
+    frame.index.name = "run"
+    frame = frame.astype({c: np.int64 if c == "n" else np.float64 for c in COLUMNS})
+    frame.attrs = {"runs": {name: dict(report.attrs) for name, report in reports.items()}}
+    return frame
