@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import matplotlib
 import pytest
 import torch
 
 from mlrkit.config import Config, apply_overrides
 from mlrkit.data import make_digit_scenes
+
+matplotlib.use("Agg")  # plots render off-screen in tests (and on CI machines without a display)
 from mlrkit.presets import preset
 
 
