@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mlrkit.config import LOSS_SETUP_NAMES, Config, apply_overrides, load_config
-from mlrkit.errors import MlrkitError
+from mlrkit.errors import ConfigError, MlrkitError
 from mlrkit.presets import PRESETS, preset
 from mlrkit.train.recipe import check_config
 
@@ -127,7 +127,12 @@ def train_config(args: argparse.Namespace) -> Config:
     saved = Path(args.out) / "config.json"
     if args.config:
         cfg = load_config(args.config)
-    elif args.resume and args.preset is None and saved.is_file():
+    elif args.resume and args.preset is None:
+        if not saved.is_file():
+            raise ConfigError(
+                f"{saved} does not exist, so there is no run to continue; name the experiment "
+                "with --preset (and --loss) or --config"
+            )
         cfg = load_config(saved)  # `train --out runs/x --resume` continues runs/x as it was
     else:
         cfg = preset(args.preset or "digits", loss=args.loss)
@@ -186,6 +191,8 @@ def _interrupted(out: Path) -> str:
     """What an interrupted ``train`` left behind and how to continue it."""
     from mlrkit.train import CheckpointError, load_checkpoint
 
+    if not (out / "config.json").is_file():
+        return "interrupted before the run started; nothing was written. Run the same command again"
     kept = "no checkpoint was saved yet"
     for name in ("last.pt", "best.pt"):
         try:
@@ -255,11 +262,11 @@ def _demo(args: argparse.Namespace) -> int:
     from mlrkit.config import DataConfig
     from mlrkit.train.recipe import prepare_data
 
-    prepare_data(DataConfig())
     notebooks = sorted(Path(args.notebooks).glob("[0-9]*.ipynb"))
     if not notebooks:
         print(f"no numbered notebooks in {args.notebooks}", file=sys.stderr)
         return 1
+    prepare_data(DataConfig())
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for path in notebooks:

@@ -83,7 +83,7 @@ class LossConfig:
     Attributes:
         setup: ``bce``, ``asl``, ``disc-contrastive`` (the default method loss),
             ``disc-center``, ``sadcl``.
-        objective_kwargs: options of the setup's builder in ``mlrkit.losses.setups````
+        objective_kwargs: options of the setup's builder in ``mlrkit.losses.setups``
             (e.g. ``{"disc_weight": 0.5}``), on top of what the setup fixes.
         sadcl_stage1_epochs: SADCL only: epochs of stage 1 (base model with ASL) before the
             prototypes are initialised and stage 2 fine-tunes with ASL + SSCL + PSCL;
@@ -189,6 +189,21 @@ def validate(cfg: Config) -> Config:
             f"loss.setup {cfg.loss.setup!r} is not a loss setup; choose one of {LOSS_SETUP_NAMES}",
         ),
         (cfg.optim.lr > 0, f"optim.lr must be > 0, got {cfg.optim.lr}"),
+        (
+            0 < cfg.optim.pct_start < 1,
+            f"optim.pct_start must be in (0, 1), got {cfg.optim.pct_start}",
+        ),
+        (cfg.optim.momentum >= 0, f"optim.momentum must be >= 0, got {cfg.optim.momentum}"),
+        (cfg.data.num_workers >= 0, f"data.num_workers must be >= 0, got {cfg.data.num_workers}"),
+        (cfg.data.image_size >= 8, f"data.image_size must be >= 8, got {cfg.data.image_size}"),
+        (
+            all(n is None or n >= 1 for n in (cfg.data.limit_train, cfg.data.limit_val)),
+            "data.limit_train and data.limit_val must be >= 1 (or null for every image)",
+        ),
+        (
+            cfg.train.ema_decay is None or 0 < cfg.train.ema_decay < 1,
+            f"train.ema_decay must be in (0, 1) or null, got {cfg.train.ema_decay}",
+        ),
         (
             cfg.optim.head_lr_mult > 0,
             f"optim.head_lr_mult must be > 0, got {cfg.optim.head_lr_mult}",

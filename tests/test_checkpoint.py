@@ -172,3 +172,21 @@ def test_an_unknown_format_version_is_refused_naming_it(tmp_path: Path) -> None:
         CheckpointError, match="format version 7; this mlrkit reads versions 1 and 2"
     ):
         load_checkpoint(tmp_path / "future.pt")
+
+
+def test_a_version_one_run_with_options_its_setup_ignores_still_loads(
+    tmp_path: Path, tiny_config
+) -> None:
+    """Version 1 accepted any objective option on any setup (e.g. center_margin on bce)."""
+    from mlrkit.runs import load_run
+    from mlrkit.train import fit
+
+    fit(tiny_config("train.epochs=1", loss="bce"), tmp_path / "run")
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    state["version"] = 1
+    state["config"]["loss"]["objective_kwargs"] = {"center_margin": 2.0, "reduction": "sum"}
+    save_checkpoint(state, tmp_path / "run" / "last.pt")
+    (tmp_path / "run" / "best.pt").unlink()
+    with pytest.warns(UserWarning, match=r"\['center_margin'\] are not options of setup 'bce'"):
+        run = load_run(tmp_path / "run", device="cpu")
+    assert run.config.loss.objective_kwargs == {"reduction": "sum"}

@@ -302,6 +302,7 @@ def write_csv_dataset(root: Path, corrupt: str) -> None:
     (root / "val.csv").write_text("\n".join(["image,labels", *rows[3:]]) + "\n")
 
 
+@pytest.mark.slow
 def test_corrupt_image_in_a_dataloader_worker_is_one_line(tmp_path: Path) -> None:
     """A corrupt image met by the training loader's worker: one line naming file and worker.
 
@@ -377,6 +378,7 @@ def forward_lines(stream: IO[str], lines: queue.Queue[str]) -> None:
     lines.put("")
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_last_pt_and_says_how_to_resume(trained_run, tmp_path: Path) -> None:
     """SIGINT during training: exit 130, last stderr line names last.pt's epoch and ``--resume``.
 
@@ -489,3 +491,25 @@ def test_ctrl_c_between_metrics_and_last_pt_gives_true_advice(
         assert "no checkpoint was saved yet" in last, last
         with pytest.warns(UserWarning, match="starting from scratch"):
             assert main(resume) == 0, last
+
+
+def test_resume_without_a_run_to_continue_names_the_fix(tmp_path: Path, capsys) -> None:
+    assert main(["train", "--out", str(tmp_path / "new"), "--resume", "--no-progress"]) == 2
+    error_line(2, capsys.readouterr().err, "config.json does not exist", "--preset")
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--workers", "-1"], "data.num_workers"),
+        (["--set", "optim.pct_start=1.5"], "optim.pct_start"),
+        (["--set", "data.limit_train=0"], "data.limit_train"),
+        (["--set", 'loss.objective_kwargs={"disc_weight": "x"}'], "loss.objective_kwargs"),
+    ],
+)
+def test_bad_values_are_one_line_not_a_traceback(
+    trained_run, tmp_path: Path, capsys, flags: list[str], named: str
+) -> None:
+    data, _ = trained_run
+    code = main(tiny_train_args(data, tmp_path / "run", *flags))
+    error_line(code, capsys.readouterr().err, named)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mlrkit.config import apply_overrides
-from mlrkit.errors import RunDirectoryError
+from mlrkit.errors import MlrkitError, RunDirectoryError
 from mlrkit.runs import load_run
 from mlrkit.train import NonFiniteLossError, NonFiniteStateError, fit, fitting, recipe
 from mlrkit.train.checkpoint import CheckpointMismatchError, load_checkpoint
@@ -284,3 +284,29 @@ def test_a_diverged_state_is_never_saved(
     assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
     assert load_checkpoint(tmp_path / "run" / "best.pt")["epoch"] == 1
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_overwrite_loses_nothing_when_the_new_run_cannot_start(tiny_config, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    fit(tiny_config("train.epochs=1"), run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    bad = tiny_config("train.epochs=1", "data.root=/nonexistent/digits")
+    with pytest.raises(MlrkitError):
+        fit(bad, run, overwrite=True)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_resuming_a_finished_run_from_best_makes_last_good_again(
+    tiny_config, tmp_path: Path
+) -> None:
+    cfg = tiny_config("train.epochs=2", "optim.schedule=constant", "optim.lr=1e-9")
+    run = tmp_path / "run"
+    fit(cfg, run)
+    best = load_checkpoint(run / "best.pt")
+    if best["epoch"] != 2:  # make best.pt the final epoch, as a finished run's often is
+        (run / "best.pt").write_bytes((run / "last.pt").read_bytes())
+    (run / "last.pt").write_bytes(b"truncated")
+    with pytest.warns(UserWarning, match="from best.pt"):
+        result = fit(cfg, run, resume=True)
+    assert [r["epoch"] for r in result.history] == [1, 2]
+    assert load_checkpoint(run / "last.pt")["epoch"] == 2

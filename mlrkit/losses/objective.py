@@ -69,11 +69,6 @@ class MultiLabelObjective(nn.Module):
         if sadcl is not None:
             self.weights.update(sscl=sadcl.sscl_weight, pscl=sadcl.pscl_weight)
 
-    @property
-    def needs_class_features(self) -> bool:
-        """Whether the model must return class features (a ``gap`` head cannot be used)."""
-        return self.projection is not None
-
     def embed(self, class_features: Tensor) -> Tensor:
         """The embeddings the discriminative terms see: ``(..., C) -> (..., D)`` (not normalised).
 

@@ -55,7 +55,8 @@ class PrototypeAccumulator:
             logits: ``(B, K)``.
             targets: ``(B, K)`` in {1, 0, -1}.
         """
-        if embeddings.dim() != 3 or logits.shape != embeddings.shape[:2] != targets.shape:
+        pairs = embeddings.shape[:2]
+        if embeddings.dim() != 3 or logits.shape != pairs or targets.shape != pairs:
             raise InvalidInputError(
                 "PrototypeAccumulator.update: expected embeddings (B, K, D), logits and targets "
                 f"(B, K); got {tuple(embeddings.shape)}, {tuple(logits.shape)}, "

@@ -14,8 +14,9 @@ module          what it holds
 ``ema``         exponential moving average of the weights
 =============== ==========================================================================
 
-Import public names from here (``from mlrkit.train import fit``). Using a finished run
-(evaluate, score, embed) is :mod:`mlrkit.runs`.
+Notebooks, scripts and tests import public names from here (``from mlrkit.train import fit``);
+modules inside mlrkit import from the defining module, which keeps imports free of cycles. Using
+a finished run (evaluate, score, embed) is :mod:`mlrkit.runs`.
 """
 
 from mlrkit.train.checkpoint import (

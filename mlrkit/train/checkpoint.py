@@ -19,8 +19,10 @@ when loaded. Any other version is refused with a message naming it.
 
 from __future__ import annotations
 
+import copy
 import os
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 
 from mlrkit.errors import MlrkitError
+from mlrkit.losses import LOSS_SETUPS, setup_options
 
 FORMAT = "mlrkit-checkpoint"
 VERSION = 2
@@ -133,7 +136,22 @@ def _upgrade_v1(state: dict[str, Any]) -> dict[str, Any]:
         return key
 
     objective = {rename(k): v for k, v in state.get("objective", {}).items()}
-    return {**state, "objective": objective, "version": 2}
+    # Version 1 applied loss.objective_kwargs on top of any setup; version 2 accepts only the
+    # options of the run's setup. Options the setup ignores are dropped, with a warning.
+    config = copy.deepcopy(state.get("config", {}))
+    loss = config.get("loss", {})
+    options = loss.get("objective_kwargs", {})
+    if options and loss.get("setup") in LOSS_SETUPS:
+        valid = setup_options(loss["setup"])
+        dropped = sorted(k for k in options if k not in valid)
+        if dropped:
+            warnings.warn(
+                f"a version-1 checkpoint's loss.objective_kwargs {dropped} are not options of "
+                f"setup {loss['setup']!r} and are dropped",
+                stacklevel=3,
+            )
+            loss["objective_kwargs"] = {k: v for k, v in options.items() if k in valid}
+    return {**state, "config": config, "objective": objective, "version": 2}
 
 
 def checkpoint_differences(

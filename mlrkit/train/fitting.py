@@ -39,7 +39,7 @@ from mlrkit.train import recipe, stages
 from mlrkit.train.checkpoint import save_checkpoint
 from mlrkit.train.ema import ModelEMA
 from mlrkit.train.loops import check_finite_state, evaluate, train_one_epoch
-from mlrkit.train.rundir import read_history, resume_point, write_history
+from mlrkit.train.rundir import discard_run, read_history, resume_point, write_history
 from mlrkit.train.state import TrainState
 
 __all__ = ["LOGGED_METRICS", "RunResult", "fit"]
@@ -138,6 +138,7 @@ def fit(
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     metrics_path = out_dir / "metrics.jsonl"
     start = resume_point(out_dir, resume, overwrite)
+    barrier()  # every rank has looked at out_dir before rank 0 writes into it
 
     device = resolve_device(cfg.train.device)
     if device.type == "cuda" and info.distributed:
@@ -176,6 +177,10 @@ def fit(
         out_dir.mkdir(parents=True, exist_ok=True)
         for stale in out_dir.glob(".*.pt.tmp-*"):
             stale.unlink()  # a partial write of a killed run; the real files were never replaced
+        if overwrite:
+            discard_run(out_dir)  # only now: everything that could fail has been built
+        if start is not None and start[0] != last_path:
+            save_checkpoint(start[1], last_path)  # resumed from best.pt: last.pt is good again
         save_config(cfg, out_dir / "config.json")
         write_history(metrics_path, history)
 

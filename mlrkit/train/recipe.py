@@ -9,6 +9,8 @@ before anything is built.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from mlrkit.data import (
     train_transform,
 )
 from mlrkit.distributed import barrier, dist_info
-from mlrkit.errors import ConfigError
+from mlrkit.errors import ConfigError, MlrkitError
 from mlrkit.losses import MultiLabelObjective, build_objective, setup_options
 from mlrkit.models import build_model, head_options
 
@@ -127,14 +129,15 @@ def datasets_from_config(cfg: Config, mean: Any, std: Any) -> tuple[Dataset, Dat
 def model_from_config(cfg: Config, num_classes: int) -> nn.Module:
     """:func:`mlrkit.models.build_model` with the config's model section."""
     m = cfg.model
-    return build_model(
-        m.backbone,
-        head=m.head,
-        num_classes=num_classes,
-        pretrained=m.pretrained,
-        embed_dim=m.embed_dim,
-        **m.head_kwargs,
-    )
+    with _values_of("model (e.g. model.head_kwargs)"):
+        return build_model(
+            m.backbone,
+            head=m.head,
+            num_classes=num_classes,
+            pretrained=m.pretrained,
+            embed_dim=m.embed_dim,
+            **m.head_kwargs,
+        )
 
 
 def objective_from_config(cfg: Config, model: nn.Module, stage: int = 1) -> MultiLabelObjective:
@@ -148,7 +151,23 @@ def objective_from_config(cfg: Config, model: nn.Module, stage: int = 1) -> Mult
         options.setdefault("bank_size", cfg.optim.batch_size)
         options["stage"] = stage
     feature_dim = getattr(model, "feature_dim", None)
-    return build_objective(cfg.loss.setup, model.num_classes, feature_dim, **options)
+    with _values_of("loss.objective_kwargs"):
+        return build_objective(cfg.loss.setup, model.num_classes, feature_dim, **options)
+
+
+@contextlib.contextmanager
+def _values_of(field: str) -> Iterator[None]:
+    """Turn a constructor's TypeError/ValueError on a config value into a ConfigError.
+
+    The keys are checked by :func:`check_config`; a value of the wrong type or range (say
+    ``disc_weight: "x"``) only shows when the part is built.
+    """
+    try:
+        yield
+    except MlrkitError:
+        raise
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"a value in {field} is invalid: {err}") from err
 
 
 def train_loader_from_config(dataset: Dataset, cfg: Config, device: torch.device) -> DataLoader:

@@ -14,11 +14,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from mlrkit.distributed import barrier, dist_info
 from mlrkit.errors import RunDirectoryError
 from mlrkit.train.checkpoint import CheckpointError, load_checkpoint
 
-__all__ = ["RUN_FILES", "read_history", "resume_point", "write_history"]
+__all__ = ["RUN_FILES", "discard_run", "read_history", "resume_point", "write_history"]
 
 RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt")
 
@@ -27,11 +26,11 @@ def _existing(out_dir: Path) -> list[str]:
     return [name for name in RUN_FILES if (out_dir / name).exists()]
 
 
-def _discard(out_dir: Path) -> None:
-    if dist_info().is_main:
-        for name in _existing(out_dir):
-            (out_dir / name).unlink()
-    barrier()
+def discard_run(out_dir: Path) -> None:
+    """Delete the run files of ``out_dir`` (``overwrite``); call it just before the first write,
+    once everything that can fail has been built, so a run that cannot start loses nothing."""
+    for name in _existing(out_dir):
+        (out_dir / name).unlink()
 
 
 def resume_point(
@@ -42,7 +41,8 @@ def resume_point(
     Args:
         out_dir: the run directory (may not exist yet).
         resume: continue the run in ``out_dir``.
-        overwrite: discard the run files in ``out_dir`` first (a fresh start).
+        overwrite: a fresh start over the run files in ``out_dir`` (the caller deletes them
+            with :func:`discard_run` just before its first write).
 
     Raises:
         RunDirectoryError: ``out_dir`` holds run files and neither flag is set; or ``resume`` is
@@ -52,7 +52,6 @@ def resume_point(
         raise RunDirectoryError("resume and overwrite contradict each other; choose one")
     present = _existing(out_dir)
     if overwrite:
-        _discard(out_dir)
         return None
     if not resume:
         if present:
