@@ -6,6 +6,7 @@ python -m mlrkit train --out runs/x --overwrite   # discard runs/x and train aga
 python -m mlrkit evaluate runs/x            # best.pt of a run dir, or a .pt file
 python -m mlrkit predict runs/x --out scores.csv
 python -m mlrkit embed runs/x --out features.npz
+python -m mlrkit explore runs/bce runs/x --out runs/explore   # separation + UMAP, both runs
 python -m mlrkit generate --root data/digits
 python -m mlrkit demo --out runs/demo       # execute the notebooks in order
 """
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from mlrkit.config import LOSS_SETUP_NAMES, Config, apply_overrides, load_config
 from mlrkit.errors import ConfigError, MlrkitError
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m mlrkit",
         description="mlrkit: multi-label image recognition experiments (train, evaluate, ...).",
         epilog="examples:\n"
-        + "\n".join("  " + line for line in __doc__.splitlines()[2:10])
+        + "\n".join("  " + line for line in __doc__.splitlines()[2:11])
         + "\n\n"
         "Multi-GPU: torchrun --nproc_per_node=N -m mlrkit train ... "
         "(DDP; only rank 0 writes). `COMMAND --help` lists each command's flags.",
@@ -114,6 +116,27 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--n-train", type=int, default=6000)
     g.add_argument("--n-val", type=int, default=1500)
+
+    x = sub.add_parser(
+        "explore",
+        help="class embeddings of runs: separation table, UMAP figure, embeddings table",
+        description="Writes OUT/separation.csv (the overall rows of the runs side by side, then "
+        "each run's per-class rows), OUT/umap.png (one panel per run, shared limits) and "
+        "OUT/embeddings.parquet (one row per (image, class) pair and run, with UMAP x, y).",
+    )
+    x.add_argument("runs", nargs="+", help="run directories or checkpoints")
+    x.add_argument("--out", required=True, help="output folder")
+    x.add_argument(
+        "--space",
+        choices=("embedding", "features"),
+        default="embedding",
+        help="embedding: the objective's projection, where the loss acts (default); "
+        "features: the head's class features",
+    )
+    x.add_argument("--split", help="split to use (default: each run's validation split)")
+    x.add_argument("--max-items", type=int, help="at most N (image, class) pairs per run")
+    x.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda:0, ...")
+    x.add_argument("--seed", type=int, default=0, help="UMAP seed (single-threaded when set)")
 
     d = sub.add_parser("demo", help="generate the data and execute notebooks/*.ipynb in order")
     d.add_argument("--out", default="runs/demo", help="where executed notebooks go")
@@ -244,6 +267,25 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explore(args: argparse.Namespace) -> int:
+    from mlrkit.explore import explore_runs
+
+    summary = explore_runs(
+        args.runs,
+        args.out,
+        space=args.space,
+        split=args.split,
+        max_items=args.max_items,
+        device=args.device,
+        seed=args.seed,
+    )
+    with pd.option_context("display.width", 120, "display.precision", 3):
+        print(f"separation, overall rows ({summary.space_title}):")
+        print(summary.overall.to_string())
+    print(f"wrote {', '.join(str(p) for p in summary.files)}")
+    return 0
+
+
 def _generate(args: argparse.Namespace) -> int:
     from mlrkit.data import make_digit_scenes
 
@@ -285,6 +327,7 @@ COMMANDS = {
     "evaluate": _evaluate,
     "predict": _predict,
     "embed": _embed,
+    "explore": _explore,
     "generate": _generate,
     "demo": _demo,
 }

@@ -6,16 +6,25 @@
 - :func:`separation_report` / :func:`compare_separation`: silhouette, nearest-neighbour
   precision across images, centroid cosines, NC1, alignment and uniformity, per class and
   overall.
+- :func:`umap_embed`: UMAP coordinates cached on disk by a hash of the data and parameters, with
+  the trustworthiness of the map.
+- :func:`explore_runs`: all of it for a list of runs, written to files (``explore`` command).
 """
 
 from mlrkit.explore.embeddings import SPACES, ClassEmbeddings, extract_embeddings
+from mlrkit.explore.report import ExploreSummary, explore_runs
 from mlrkit.explore.separation import COLUMNS, compare_separation, separation_report
+from mlrkit.explore.umap_cache import UmapResult, umap_embed
 
 __all__ = [
     "COLUMNS",
     "SPACES",
     "ClassEmbeddings",
+    "ExploreSummary",
+    "UmapResult",
     "compare_separation",
+    "explore_runs",
     "extract_embeddings",
     "separation_report",
+    "umap_embed",
 ]

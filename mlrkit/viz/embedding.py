@@ -57,7 +57,7 @@ def plot_embedding(
     names = list(classes) if classes is not None else sorted(set(labels))
     palette = class_palette(names)
     size = (
-        point_size if point_size is not None else float(np.clip(4000 / max(len(coords), 1), 1, 30))
+        point_size if point_size is not None else float(np.clip(20000 / max(len(coords), 1), 2, 30))
     )
     # Shuffled draw order, so the last class drawn does not hide the others.
     order = np.random.default_rng(0).permutation(len(coords))
