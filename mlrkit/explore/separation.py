@@ -49,6 +49,9 @@ Cost: the rows are compared in blocks of whole rows against all rows, so memory 
 ``O(N^2 D)``. Above ``sample`` rows a stratified, seeded subsample is used instead (see
 :func:`separation_report`). Everything is computed and accumulated in float64.
 
+This module holds the measures and the two public functions; the vectors are checked in
+:mod:`mlrkit.explore._vectors`, the labels, groups and subsample in :mod:`mlrkit.explore._rows`.
+
 References:
     V. Papyan, X. Y. Han, D. L. Donoho. Prevalence of neural collapse during the terminal
     phase of deep learning training. PNAS 117(40), 2020.
@@ -63,9 +66,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from mlrkit.errors import InvalidInputError
+from mlrkit.explore._rows import OVERALL, as_groups, as_labels, check_sample, stratified_rows
+from mlrkit.explore._vectors import as_nonzero_vectors
 
 __all__ = ["COLUMNS", "compare_separation", "separation_report"]
 
@@ -79,177 +83,9 @@ COLUMNS: tuple[str, ...] = (
     "alignment",
     "uniformity",
 )
-OVERALL = "overall"
 _NC1_RCOND = 1e-6  # pseudo-inverse cut-off of S_B, relative to its largest singular value
 _BLOCK_ELEMENTS = 2**23  # entries of one (block, N) float64 matrix: 64 MiB
 _MAX_BLOCK_ROWS = 4096
-_CHECK_ROWS = 65536  # rows validated at a time (a float64 copy of only these)
-
-
-# ---------------------------------------------------------------- inputs
-
-
-def _to_numpy(x: Any, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach()
-        if x.dtype in (torch.float16, torch.bfloat16):
-            x = x.float()  # exact; numpy has no bfloat16
-        return x.cpu().numpy()
-    try:
-        return np.asarray(x)
-    except Exception as err:  # pragma: no cover - exotic inputs
-        raise InvalidInputError(
-            f"`{name}` must be a torch tensor, a numpy array or a sequence, got {type(x).__name__}."
-        ) from err
-
-
-def _as_vectors(vectors: Any) -> np.ndarray:
-    """``(M, D)`` numeric array, finite, without an all-zero row (checked in row chunks)."""
-    v = _to_numpy(vectors, "vectors")
-    if v.ndim != 2:
-        raise InvalidInputError(
-            f"`vectors` must have shape (M, D), one row per (image, class) pair, got shape "
-            f"{v.shape}. Stack the rows into a matrix (a single vector is vectors[None, :])."
-        )
-    if v.shape[0] == 0 or v.shape[1] == 0:
-        raise InvalidInputError(
-            f"`vectors` is empty (shape {v.shape}); there is nothing to measure."
-        )
-    if v.dtype.kind not in "fiu":
-        raise InvalidInputError(
-            f"`vectors` must hold numbers, got dtype {v.dtype}; convert it with "
-            "np.asarray(vectors, dtype=np.float32)."
-        )
-    bad = zero = 0
-    first_bad = first_zero = -1
-    for lo in range(0, v.shape[0], _CHECK_ROWS):
-        chunk = v[lo : lo + _CHECK_ROWS].astype(np.float64)
-        finite = np.isfinite(chunk).all(axis=1)
-        if not finite.all():
-            bad += int((~finite).sum())
-            first_bad = first_bad if first_bad >= 0 else lo + int(np.argmin(finite))
-        norm = np.linalg.norm(np.where(finite[:, None], chunk, 1.0), axis=1)
-        if (norm == 0).any():
-            zero += int((norm == 0).sum())
-            first_zero = first_zero if first_zero >= 0 else lo + int(np.argmax(norm == 0))
-    if bad:
-        raise InvalidInputError(
-            f"`vectors` has {bad} row(s) holding NaN or inf (first at row {first_bad}); "
-            "check the model outputs for a diverged run, or drop those rows first."
-        )
-    if zero:
-        raise InvalidInputError(
-            f"`vectors` has {zero} all-zero row(s) (first at row {first_zero}): a zero vector "
-            "has no direction, so its cosine to anything is undefined. Drop them first, e.g. "
-            "keep = np.linalg.norm(vectors, axis=1) > 0, with the same mask on labels and groups."
-        )
-    return v
-
-
-def _as_labels(
-    labels: Any, num_rows: int, classes: Sequence[str] | None
-) -> tuple[np.ndarray, list[str]]:
-    """Class codes ``(M,)`` in 0..K-1 over the classes present, and their K names."""
-    a = _to_numpy(labels, "labels")
-    if a.ndim != 1 or len(a) != num_rows:
-        raise InvalidInputError(
-            f"`labels` must have shape (M,) = ({num_rows},), one class per row of `vectors`, "
-            f"got shape {a.shape}."
-        )
-    if a.dtype.kind in "iu":
-        low, high = int(a.min()), int(a.max())
-        if low < 0:
-            raise InvalidInputError(f"integer `labels` must be class indices >= 0, found {low}.")
-        if classes is None:
-            every = [str(k) for k in range(high + 1)]
-        else:
-            every = [str(c) for c in classes]
-            if high >= len(every):
-                raise InvalidInputError(
-                    f"integer `labels` go up to {high} but `classes` names only {len(every)} "
-                    f"classes (0..{len(every) - 1}); pass one name per class index."
-                )
-        present, codes = np.unique(a, return_inverse=True)
-        found = [every[k] for k in present.tolist()]
-    elif a.dtype.kind in "US" or (a.dtype.kind == "O" and all(isinstance(x, str) for x in a)):
-        if classes is not None:
-            raise InvalidInputError(
-                "`classes` names integer labels; these `labels` are strings and already name "
-                "their classes. Drop `classes`."
-            )
-        present, codes = np.unique(a.astype(str), return_inverse=True)
-        found = present.tolist()
-    else:
-        raise InvalidInputError(
-            f"`labels` must be integer class indices or class-name strings, got dtype "
-            f"{a.dtype}; cast float labels with labels.astype(int)."
-        )
-    if OVERALL in found:
-        raise InvalidInputError(
-            f"a class is named {OVERALL!r}, the name of the report's last row; rename it."
-        )
-    if len(set(found)) != len(found):
-        raise InvalidInputError(f"`classes` repeats a name among {found}; give each class its own.")
-    return codes.astype(np.int64), found
-
-
-def _as_groups(groups: Any, num_rows: int) -> np.ndarray:
-    """Group codes ``(M,)``; every row its own group when ``groups`` is None."""
-    if groups is None:
-        return np.arange(num_rows, dtype=np.int64)
-    a = _to_numpy(groups, "groups")
-    if a.ndim != 1 or len(a) != num_rows:
-        raise InvalidInputError(
-            f"`groups` must have shape (M,) = ({num_rows},), the image of each row of "
-            f"`vectors`, got shape {a.shape}; pass None to make every row its own group."
-        )
-    try:
-        _, codes = np.unique(a, return_inverse=True)
-    except TypeError as err:
-        raise InvalidInputError(
-            "`groups` must hold comparable image ids (all integers or all strings)."
-        ) from err
-    return codes.astype(np.int64)
-
-
-def _check_sample(sample: int | None) -> None:
-    if sample is not None and (
-        isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 1
-    ):
-        raise InvalidInputError(
-            f"`sample` must be a positive number of rows or None (use every row), got {sample!r}."
-        )
-
-
-# ---------------------------------------------------------------- sampling
-
-
-def _stratified_rows(codes: np.ndarray, sample: int, seed: int) -> np.ndarray:
-    """Sorted indices of about ``sample`` rows, stratified by class, seeded.
-
-    Quotas by the largest remainder (each within one row of ``sample * n_c / M``), raised to
-    ``min(2, n_c)``; the rows this adds are taken back from the classes furthest above their
-    exact share, so the total is ``sample`` unless the minimums alone exceed it.
-    """
-    counts = np.bincount(codes)
-    exact = sample * counts / counts.sum()
-    quota = np.floor(exact).astype(np.int64)
-    order = np.argsort(-(exact - quota), kind="stable")
-    quota[order[: sample - int(quota.sum())]] += 1
-    floor = np.minimum(2, counts)
-    quota = np.maximum(quota, floor)
-    for _ in range(int(quota.sum()) - sample):
-        spare = np.flatnonzero(quota > floor)
-        if not len(spare):
-            break
-        quota[spare[np.argmax((quota - exact)[spare])]] -= 1
-    rng = np.random.default_rng(seed)
-    by_class = np.split(np.argsort(codes, kind="stable"), np.cumsum(counts)[:-1])
-    kept = [
-        rng.choice(rows, size=int(q), replace=False)
-        for rows, q in zip(by_class, quota, strict=True)
-    ]
-    return np.sort(np.concatenate(kept))
 
 
 # ---------------------------------------------------------------- measures
@@ -430,13 +266,13 @@ def separation_report(
         >>> list(r.index), float(r.loc["overall", "knn_precision_at_1"])
         (['cat', 'dog', 'overall'], 1.0)
     """
-    _check_sample(sample)
-    v = _as_vectors(vectors)
+    check_sample(sample)
+    v = as_nonzero_vectors(vectors)
     num_rows = v.shape[0]
-    codes, names = _as_labels(labels, num_rows, classes)
-    group_codes = _as_groups(groups, num_rows)
+    codes, names = as_labels(labels, num_rows, classes)
+    group_codes = as_groups(groups, num_rows)
     if sample is not None and num_rows > sample:
-        used = _stratified_rows(codes, int(sample), seed)
+        used = stratified_rows(codes, int(sample), seed)
         v, codes, group_codes = v[used], codes[used], group_codes[used]
     z = v.astype(np.float64)
     z /= np.linalg.norm(z, axis=1, keepdims=True)

@@ -37,18 +37,18 @@ The trustworthiness (:func:`sklearn.manifold.trustworthiness`, ``n_neighbors=5``
 embedding's ``metric``) says how far the 2-D neighbours are true neighbours in the input space:
 1 = every 2-D neighbour is among the nearest in the input, about 0.5 = random. It is computed on
 at most 5000 rows (a seeded subsample above that), since it costs ``O(rows^2)``.
+
+This module holds the public API, the parameter checks and the trustworthiness; the cache files
+(keys, atomic ``.npz`` reads and writes) are in :mod:`mlrkit.explore._cache`, the kNN graph and
+the UMAP fit in :mod:`mlrkit.explore._umap_fit`, the vector check in
+:mod:`mlrkit.explore._vectors`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
-import uuid
-import warnings
-import zipfile
-import zlib
 from dataclasses import dataclass
 from importlib.metadata import version
 from numbers import Integral, Real
@@ -56,9 +56,13 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-import torch
 
 from mlrkit.errors import InvalidInputError
+from mlrkit.explore._cache import cache_key, data_digest, load_npz, save_npz
+from mlrkit.explore._umap_fit import EXACT_KNN_MAX_ROWS as _EXACT_KNN_MAX_ROWS
+from mlrkit.explore._umap_fit import fit_umap as _fit_umap  # module names: tests replace them
+from mlrkit.explore._umap_fit import knn_graph as _knn_graph
+from mlrkit.explore._vectors import as_float32_vectors
 
 __all__ = ["DEFAULT_CACHE", "METRICS", "UmapResult", "default_cache_dir", "umap_embed"]
 
@@ -74,8 +78,6 @@ METRICS: tuple[str, ...] = (
 """Metrics :func:`umap_embed` accepts: parameter-free ones that umap-learn, pynndescent and
 sklearn's ``pairwise_distances`` (for the exact graph and the trustworthiness) all know."""
 
-_ANGULAR = frozenset({"cosine", "correlation"})  # umap-learn's angular random-projection trees
-_EXACT_KNN_MAX_ROWS = 4096  # below this, exact kNN (umap-learn's own small-data threshold)
 TRUST_NEIGHBORS: Final = 5  # sklearn.manifold.trustworthiness's default
 TRUST_MAX_ROWS: Final = 5000
 _CACHE_FORMAT: Final = 1  # bump when the content or the computation of a cache file changes
@@ -185,12 +187,12 @@ def umap_embed(
         result = umap_embed(embeddings.vectors, n_neighbors=30, seed=0)
         plot_embedding(result.coords, ...)  # result.cached is True on a re-run
     """
-    x = _as_vectors(vectors)
+    x = as_float32_vectors(vectors)
     n_neighbors, min_dist, seed, n_epochs = _check_params(
         x, n_neighbors, min_dist, metric, seed, n_epochs
     )
     folder = _cache_folder(cache_dir)
-    data_sha256 = _data_digest(x)
+    data_sha256 = data_digest(x)
     versions = {"umap_learn": version("umap-learn"), "pynndescent": version("pynndescent")}
     knn_params = {
         "format": _CACHE_FORMAT,
@@ -201,10 +203,10 @@ def umap_embed(
         **versions,
     }
     keyed = {**knn_params, "min_dist": min_dist, "n_epochs": n_epochs}
-    path = None if folder is None else folder / f"{_key(keyed)}.npz"
+    path = None if folder is None else folder / f"{cache_key(keyed)}.npz"
 
     if path is not None:
-        hit = _load(path, keyed, rows=x.shape[0])
+        hit = load_npz(path, keyed, rows=x.shape[0])
         if hit is not None:
             if progress:
                 print(f"umap_embed: coordinates read from {path}")
@@ -217,8 +219,8 @@ def umap_embed(
             )
 
     n_jobs = -1 if seed is None else 1  # what umap-learn would force; said here, not warned
-    knn_path = None if folder is None else folder / f"knn-{_key(knn_params)}.npz"
-    knn = None if knn_path is None else _load(knn_path, knn_params, rows=x.shape[0])
+    knn_path = None if folder is None else folder / f"knn-{cache_key(knn_params)}.npz"
+    knn = None if knn_path is None else load_npz(knn_path, knn_params, rows=x.shape[0])
     if knn is not None:
         indices, distances = knn["indices"], knn["distances"]
         knn_method = knn["params"]["knn"]
@@ -226,10 +228,16 @@ def umap_embed(
             print(f"umap_embed: kNN graph read from {knn_path}")
     else:
         indices, distances, knn_method = _knn_graph(
-            x, n_neighbors, metric, seed, n_jobs=n_jobs, verbose=progress
+            x,
+            n_neighbors,
+            metric,
+            seed,
+            n_jobs=n_jobs,
+            verbose=progress,
+            exact_below=_EXACT_KNN_MAX_ROWS,  # read here, at call time: tests lower it
         )
         if knn_path is not None:
-            written = _save(
+            written = save_npz(
                 knn_path,
                 indices=indices,
                 distances=distances,
@@ -261,7 +269,7 @@ def umap_embed(
         **trust_params,
     }
     if path is not None:
-        written = _save(
+        written = save_npz(
             path,
             coords=coords,
             trustworthiness=np.float64(trust),
@@ -275,58 +283,7 @@ def umap_embed(
 
 
 # ---------------------------------------------------------------------------------------------
-# inputs
-
-
-def _as_vectors(vectors: Any) -> np.ndarray:
-    """``vectors`` as a finite ``(M, D)`` float32 C-contiguous array, or InvalidInputError."""
-    if isinstance(vectors, torch.Tensor):
-        t = vectors.detach()
-        if t.is_complex() or t.dtype == torch.bool:
-            raise InvalidInputError(
-                f"`vectors` must hold real numbers, got a tensor of {t.dtype}. "
-                "Pass the float features (e.g. ClassEmbeddings.vectors)."
-            )
-        a = t.to(torch.float32).cpu().numpy()
-    else:
-        try:
-            a = np.asarray(vectors)
-        except Exception as err:  # pragma: no cover - exotic inputs
-            raise InvalidInputError(
-                f"`vectors` must be a torch tensor or a numpy array, got {type(vectors).__name__}."
-            ) from err
-        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-            raise InvalidInputError(
-                f"`vectors` must hold real numbers, got dtype {a.dtype}. "
-                "Pass the float features (e.g. ClassEmbeddings.vectors)."
-            )
-    if a.ndim != 2:
-        raise InvalidInputError(
-            f"`vectors` must have shape (M, D) (rows x features), got shape {a.shape}. "
-            + (
-                "Reshape one vector per row: vectors.reshape(-1, 1) for scalars, "
-                "vectors[None] for a single vector."
-                if a.ndim == 1
-                else "Flatten the extra dimensions: vectors.reshape(len(vectors), -1)."
-            )
-        )
-    if a.shape[1] == 0:
-        raise InvalidInputError(
-            f"`vectors` has shape {a.shape}: no feature column. Pass at least one feature per row."
-        )
-    with np.errstate(over="ignore"):  # float64 beyond float32's range becomes inf: caught below
-        x = np.ascontiguousarray(a, dtype=np.float32)
-    finite = np.isfinite(x)
-    if not finite.all():
-        bad = ~finite
-        row, col = (int(i) for i in np.argwhere(bad)[0])
-        raise InvalidInputError(
-            f"`vectors` holds {int(bad.sum())} NaN or infinite value(s) (after conversion to "
-            f"float32), in {int(bad.any(axis=1).sum())} row(s), the first at row {row}, column "
-            f"{col}. UMAP needs finite vectors: drop those rows or check the model for a "
-            "diverged run."
-        )
-    return x
+# parameters and quality
 
 
 def _check_params(
@@ -400,148 +357,6 @@ def _cache_folder(cache_dir: Any) -> Path | None:
             "Pass a writable folder, set MLRKIT_CACHE, or pass cache_dir=None to not cache."
         ) from err
     return folder
-
-
-# ---------------------------------------------------------------------------------------------
-# cache files
-
-
-def _data_digest(x: np.ndarray) -> str:
-    """sha256 of the float32 C-contiguous array's shape and bytes."""
-    h = hashlib.sha256()
-    h.update(f"float32{x.shape}".encode())
-    h.update(memoryview(x).cast("B"))
-    return h.hexdigest()
-
-
-def _key(params: dict[str, Any]) -> str:
-    """sha256 of the parameters as canonical JSON (the data enters as its own sha256)."""
-    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
-
-
-def _load(path: Path, expected: dict[str, Any], rows: int) -> dict[str, Any] | None:
-    """A cache file's arrays and ``params``; None when absent, unreadable or not this key's."""
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            content = {name: f[name] for name in f.files}
-        params = json.loads(str(content.pop("params")))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
-        return None  # a damaged file is a miss: recomputed and rewritten
-    if any(params.get(name) != value for name, value in expected.items()):
-        return None  # a sha256 collision, or a file written by someone else: recompute
-    arrays = [a for a in content.values() if a.ndim == 2]
-    if not arrays or any(len(a) != rows for a in arrays):
-        return None
-    return {**content, "params": params}
-
-
-def _save(path: Path, **arrays: np.ndarray) -> bool:
-    """Write an ``.npz`` atomically (temporary file + ``os.replace``); warn and False on error."""
-    # a unique name opened with "x" (not mkstemp, whose files are private 0600): the cache file
-    # gets the permissions of any file the user creates (umask)
-    tmp = path.parent / f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-    try:
-        with open(tmp, "xb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-        return True
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        warnings.warn(
-            f"umap_embed could not write the cache file {path} ({err}); the result is returned "
-            "but will be recomputed next time. Free some disk space or pass another cache_dir.",
-            stacklevel=3,
-        )
-        return False
-
-
-# ---------------------------------------------------------------------------------------------
-# computation (module-level functions, so that tests can count or forbid their calls)
-
-
-def _knn_graph(
-    x: np.ndarray,
-    n_neighbors: int,
-    metric: str,
-    seed: int | None,
-    *,
-    n_jobs: int,
-    verbose: bool,
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """The ``(M, k)`` int32 indices and float32 distances of each row's k nearest (self first).
-
-    Exact below :data:`_EXACT_KNN_MAX_ROWS` rows (sklearn's pairwise distances, ranked by
-    umap-learn's own ``nearest_neighbors(metric="precomputed")``, as ``UMAP.fit`` does for small
-    data); pynndescent's approximate graph otherwise, with umap-learn's settings.
-    """
-    from sklearn.metrics import pairwise_distances
-    from sklearn.utils import check_random_state
-    from umap.umap_ import nearest_neighbors
-
-    random_state = check_random_state(seed)
-    if x.shape[0] < _EXACT_KNN_MAX_ROWS:
-        dmat = pairwise_distances(x, metric=metric)  # (M, M)
-        indices, distances, _ = nearest_neighbors(
-            dmat, n_neighbors, "precomputed", {}, False, random_state, verbose=verbose
-        )
-        method = "exact"
-    else:
-        indices, distances, _ = nearest_neighbors(
-            x,
-            n_neighbors,
-            metric,
-            {},
-            metric in _ANGULAR,
-            random_state,
-            low_memory=True,
-            use_pynndescent=True,
-            n_jobs=n_jobs,
-            verbose=verbose,
-        )
-        method = "nndescent"
-    return (
-        np.ascontiguousarray(indices, dtype=np.int32),
-        np.ascontiguousarray(distances, dtype=np.float32),
-        method,
-    )
-
-
-def _fit_umap(
-    x: np.ndarray,
-    indices: np.ndarray,
-    distances: np.ndarray,
-    *,
-    n_neighbors: int,
-    min_dist: float,
-    metric: str,
-    seed: int | None,
-    n_epochs: int | None,
-    n_jobs: int,
-    verbose: bool,
-) -> np.ndarray:
-    """``UMAP.fit_transform`` on the precomputed kNN graph; ``(M, 2)`` float32."""
-    import umap
-
-    model = umap.UMAP(
-        n_neighbors=n_neighbors,
-        n_components=2,
-        metric=metric,
-        min_dist=min_dist,
-        n_epochs=n_epochs,
-        random_state=seed,
-        n_jobs=n_jobs,
-        verbose=verbose,
-        tqdm_kwds={"disable": not verbose},
-        # copies: UMAP marks disconnected neighbours in place (index -1, distance inf)
-        precomputed_knn=(indices.copy(), distances.copy(), None),
-    )
-    with warnings.catch_warnings():
-        # no search index is passed on purpose: mlrkit never transforms (module docstring)
-        warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]", category=UserWarning)
-        coords = model.fit_transform(x)
-    return np.ascontiguousarray(coords, dtype=np.float32)
 
 
 def _trustworthiness(
