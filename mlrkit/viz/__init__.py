@@ -1,5 +1,31 @@
 """Plots: each takes ``ax=None`` and returns the Axes it drew on (matplotlib / seaborn)."""
 
+from mlrkit.viz.attention import plot_attention, plot_attention_grid, upsample_attention
+from mlrkit.viz.data import (
+    centroid_cosine,
+    label_cooccurrence,
+    plot_centroid_cosine_vs_cooccurrence,
+    plot_cooccurrence,
+    plot_sample_grid,
+)
 from mlrkit.viz.embedding import class_palette, plot_embedding, plot_embeddings_side_by_side
+from mlrkit.viz.metrics import plot_per_class_ap, plot_pr_curves, plot_threshold_sweep
+from mlrkit.viz.training import plot_training_curves
 
-__all__ = ["class_palette", "plot_embedding", "plot_embeddings_side_by_side"]
+__all__ = [
+    "centroid_cosine",
+    "class_palette",
+    "label_cooccurrence",
+    "plot_attention",
+    "plot_attention_grid",
+    "plot_centroid_cosine_vs_cooccurrence",
+    "plot_cooccurrence",
+    "plot_embedding",
+    "plot_embeddings_side_by_side",
+    "plot_per_class_ap",
+    "plot_pr_curves",
+    "plot_sample_grid",
+    "plot_threshold_sweep",
+    "plot_training_curves",
+    "upsample_attention",
+]

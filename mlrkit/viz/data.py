@@ -1,0 +1,503 @@
+"""Plots of the data: label co-occurrence, class centroids against co-occurrence, sample images.
+
+Co-occurrence counts images, not objects: ``C[a, b]`` is the number of images that show both a
+and b (``C[a, a]`` the number that show a), with -1 (ignore) counted as absent. The *lift*
+``P(a, b) / (P(a) P(b))`` with ``P`` a fraction of all N images is 1 for classes that occur
+independently, above 1 for classes seen together more often than chance (the digit scenes'
+summary reports the same lift for its planted pairs).
+
+Each plot takes ``ax=None`` (or ``axes=None``), draws, and returns the Axes; nothing is shown or
+saved here.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+from matplotlib.axes import Axes
+
+from mlrkit.data import load_rgb
+from mlrkit.errors import InvalidInputError
+from mlrkit.metrics._inputs import as_targets
+
+__all__ = [
+    "centroid_cosine",
+    "label_cooccurrence",
+    "plot_centroid_cosine_vs_cooccurrence",
+    "plot_cooccurrence",
+    "plot_sample_grid",
+]
+
+Normalize = Literal["count", "lift"]
+RIGHT, WRONG = "tab:green", "tab:red"  # predicted labels that are / are not in the truth
+MAX_ANNOTATED = 12  # heatmaps print their values up to this many classes
+PER_LINE = 3  # predicted names per line under an image
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def _to_numpy(x: Any, name: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach()
+        if x.dtype in (torch.float16, torch.bfloat16):
+            x = x.float()
+        return x.cpu().numpy()
+    try:
+        return np.asarray(x)
+    except Exception as err:  # pragma: no cover - exotic inputs
+        raise InvalidInputError(
+            f"`{name}` must be a torch tensor, a numpy array or a sequence, got {type(x).__name__}."
+        ) from err
+
+
+def _present(targets: Any, classes: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """``(N, K)`` bool, True where the target is 1 (0 and -1 are absent), and the K names."""
+    t = as_targets(targets, check_encoding=False)  # -1 is simply "not present" here
+    names = _class_list(classes, t.shape[1], "columns of `targets`")
+    return t == 1, names
+
+
+def _class_list(classes: Sequence[str], num_classes: int, what: str) -> list[str]:
+    if isinstance(classes, str) or len(classes) != num_classes:
+        got = repr(classes) if isinstance(classes, str) else f"{len(classes)} names"
+        raise InvalidInputError(
+            f"`classes` must hold one name per class ({num_classes} {what}), got {got}."
+        )
+    names = [str(c) for c in classes]
+    if len(set(names)) != len(names):
+        raise InvalidInputError(f"`classes` repeats a name among {names}; give each its own.")
+    return names
+
+
+def _check_normalize(normalize: str) -> None:
+    if normalize not in ("count", "lift"):
+        raise InvalidInputError(
+            f"normalize={normalize!r} must be 'count' (images showing both classes) or 'lift' "
+            "(P(a, b) / (P(a) P(b)), 1 = independent)."
+        )
+
+
+# ---------------------------------------------------------------- co-occurrence
+
+
+def label_cooccurrence(targets: Any, classes: Sequence[str]) -> pd.DataFrame:
+    """How many images show both classes of each pair.
+
+    Args:
+        targets: ``(N, K)`` tensor or array in {1, 0, -1} (e.g. a dataset's ``.targets``);
+            -1 (ignore) counts as absent.
+        classes: the K class names, in column order.
+
+    Returns:
+        ``(K, K)`` int64 DataFrame indexed and headed by the class names: entry ``[a, b]`` is the
+        number of images with both a and b, the diagonal the number of images with a.
+
+    Raises:
+        InvalidInputError: on targets outside {1, 0, -1}, a bad shape, or a wrong number of
+            class names.
+
+    Example:
+        >>> label_cooccurrence([[1, 1], [1, 0], [-1, 1]], ["cat", "dog"]).to_numpy().tolist()
+        [[2, 1], [1, 2]]
+    """
+    present, names = _present(targets, classes)
+    counts = present.T.astype(np.int64) @ present.astype(np.int64)  # (K, K)
+    index = pd.Index(names, name="class")
+    return pd.DataFrame(counts, index=index, columns=pd.Index(names, name="with"))
+
+
+def _lift(counts: np.ndarray, num_images: int) -> np.ndarray:
+    """``P(a, b) / (P(a) P(b)) = C[a, b] N / (C[a, a] C[b, b])``; NaN where a class is absent."""
+    freq = np.diag(counts).astype(np.float64)
+    denominator = np.outer(freq, freq)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, counts * float(num_images) / denominator, np.nan)
+
+
+def _heatmap(
+    ax: Axes,
+    values: np.ndarray,
+    names: list[str],
+    *,
+    mask: np.ndarray,
+    fmt: str,
+    cbar_label: str,
+    **style: Any,
+) -> None:
+    frame = pd.DataFrame(values, index=names, columns=names)
+    small = len(names) <= MAX_ANNOTATED
+    with warnings.catch_warnings():  # seaborn 0.13 calls Colormap.set_bad, which newer
+        # matplotlib marks as pending deprecation: noise for the caller, nothing to act on
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        sns.heatmap(
+            frame,
+            mask=mask,
+            ax=ax,
+            annot=small,
+            fmt=fmt,
+            annot_kws={"fontsize": "x-small"},
+            square=True,
+            cbar_kws={"label": cbar_label, "shrink": 0.8},
+            xticklabels=True,
+            yticklabels=True,
+            **style,
+        )
+
+
+def plot_cooccurrence(
+    targets: Any,
+    classes: Sequence[str],
+    ax: Axes | None = None,
+    *,
+    normalize: Normalize = "lift",
+) -> Axes:
+    """Heatmap of the label co-occurrence: image counts, or the lift with its diagonal masked.
+
+    Args:
+        targets: ``(N, K)`` in {1, 0, -1}; -1 counts as absent.
+        classes: the K class names, in column order.
+        ax: where to draw (default: a new figure).
+        normalize: ``"count"`` (images showing both classes; the diagonal is the class
+            frequency) or ``"lift"`` (``P(a, b) / (P(a) P(b))``, diverging around 1; the
+            diagonal, ``1 / P(a)``, says nothing about pairs and is masked, as is every pair
+            with a class that never occurs).
+
+    Returns:
+        The Axes, holding seaborn's heatmap (its ``QuadMesh`` in ``ax.collections[0]``).
+
+    Raises:
+        InvalidInputError: on bad targets, a wrong number of class names, or a bad
+            ``normalize``.
+    """
+    _check_normalize(normalize)
+    counts = label_cooccurrence(targets, classes)
+    names = list(counts.index)
+    c = counts.to_numpy()
+    num_images = len(_to_numpy(targets, "targets"))
+    if ax is None:
+        side = max(4.0, 0.45 * len(names) + 2.0)
+        _, ax = plt.subplots(figsize=(side + 1.0, side))
+    if normalize == "count":
+        _heatmap(
+            ax,
+            c,
+            names,
+            mask=np.zeros_like(c, dtype=bool),
+            fmt="d",
+            cbar_label="images",
+            cmap="rocket_r",
+        )
+        ax.set_title(f"Label co-occurrence (images with both, of {num_images})")
+    else:
+        lift = _lift(c, num_images)
+        mask = np.eye(len(names), dtype=bool) | np.isnan(lift)
+        _heatmap(ax, lift, names, mask=mask, fmt=".2f", cbar_label="lift", **_lift_style(lift))
+        ax.set_title("Label co-occurrence lift P(a,b) / (P(a) P(b))")
+    return ax
+
+
+def _lift_style(lift: np.ndarray) -> dict[str, Any]:
+    """A diverging colour map centred on 1 (independence), symmetric on 1 +- span."""
+    off = lift[~np.eye(len(lift), dtype=bool) & ~np.isnan(lift)]
+    span = max(float(np.abs(off - 1.0).max()) if off.size else 1.0, 0.5)
+    return {"cmap": "vlag", "center": 1.0, "vmin": max(0.0, 1.0 - span), "vmax": 1.0 + span}
+
+
+# ---------------------------------------------------------------- centroids vs co-occurrence
+
+
+def centroid_cosine(vectors: Any, labels: Any, classes: Sequence[str]) -> pd.DataFrame:
+    """Cosine between the class centroids of L2-normalised rows.
+
+    Every row ``z`` is scaled to unit length, ``mu_c`` is the mean of the rows of class c, and
+    the entry ``[a, b]`` is ``mu_a . mu_b / (||mu_a|| ||mu_b||)`` (the ``inter_cos`` geometry of
+    :func:`mlrkit.explore.separation_report`).
+
+    Args:
+        vectors: ``(M, D)`` one row per (image, class) pair.
+        labels: ``(M,)`` the class of each row: an index into ``classes`` or a class name.
+        classes: the K class names.
+
+    Returns:
+        ``(K, K)`` float64 DataFrame indexed and headed by the names; NaN for a class without
+        any row (or whose centroid is the origin).
+
+    Raises:
+        InvalidInputError: on bad shapes, NaN, inf or all-zero rows, or labels that are not
+            class indices or names.
+    """
+    v = _to_numpy(vectors, "vectors")
+    if v.ndim != 2 or v.shape[0] == 0 or v.dtype.kind not in "fiu":
+        raise InvalidInputError(
+            f"`vectors` must be a non-empty numeric (M, D) matrix, one row per (image, class) "
+            f"pair, got shape {v.shape} and dtype {v.dtype}."
+        )
+    z = v.astype(np.float64)
+    if not np.isfinite(z).all():
+        raise InvalidInputError("`vectors` holds NaN or inf; drop those rows first.")
+    norm = np.linalg.norm(z, axis=1, keepdims=True)
+    if (norm == 0).any():
+        raise InvalidInputError(
+            f"`vectors` has {int((norm == 0).sum())} all-zero row(s), which have no direction; "
+            "drop them (and their labels) first."
+        )
+    if isinstance(classes, str):
+        raise InvalidInputError(f"`classes` must be a sequence of class names, got {classes!r}.")
+    names = _class_list(classes, len(classes), "names")
+    codes = _label_codes(labels, len(z), names)
+    z /= norm
+    onehot = np.zeros((len(z), len(names)))  # (M, K)
+    onehot[np.arange(len(z)), codes] = 1.0
+    counts = onehot.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu = onehot.T @ z / counts[:, None]  # (K, D); NaN rows for absent classes
+        length = np.linalg.norm(mu, axis=1)
+        direction = mu / np.where(length > 0, length, np.nan)[:, None]
+    return pd.DataFrame(direction @ direction.T, index=names, columns=names)
+
+
+def _label_codes(labels: Any, num_rows: int, names: list[str]) -> np.ndarray:
+    a = _to_numpy(labels, "labels")
+    if a.ndim != 1 or len(a) != num_rows:
+        raise InvalidInputError(
+            f"`labels` must have shape (M,) = ({num_rows},), one class per row of `vectors`, "
+            f"got shape {a.shape}."
+        )
+    if a.dtype.kind in "iu":
+        if a.size and (a.min() < 0 or a.max() >= len(names)):
+            raise InvalidInputError(
+                f"integer `labels` must index `classes` (0..{len(names) - 1}), found "
+                f"{int(a.min())}..{int(a.max())}."
+            )
+        return a.astype(np.int64)
+    lookup = {n: k for k, n in enumerate(names)}
+    unknown = sorted({str(x) for x in a} - set(lookup))
+    if unknown:
+        raise InvalidInputError(
+            f"`labels` holds {unknown[:5]}, not names in `classes` ({names}); pass class "
+            "indices or names."
+        )
+    return np.array([lookup[str(x)] for x in a], dtype=np.int64)
+
+
+def plot_centroid_cosine_vs_cooccurrence(
+    vectors: Any,
+    labels: Any,
+    targets: Any,
+    classes: Sequence[str],
+    axes: Sequence[Axes] | None = None,
+) -> list[Axes]:
+    """The class-centroid cosine matrix next to the label co-occurrence lift.
+
+    Do classes that appear together end up with close centroids? The left heatmap is
+    :func:`centroid_cosine` of ``vectors`` (diverging around 0, on [-1, 1]), the right one the
+    lift of :func:`plot_cooccurrence`; both mask the diagonal and list the classes in the same
+    order, so a cell compares with the same cell on the other side.
+
+    Args:
+        vectors: ``(M, D)`` one row per (image, class) pair (e.g.
+            :class:`mlrkit.explore.ClassEmbeddings`'s ``vectors``).
+        labels: ``(M,)`` class index or name of each row.
+        targets: ``(N, K)`` in {1, 0, -1} of the images (-1 counts as absent).
+        classes: the K class names.
+        axes: two Axes (default: a new row of two).
+
+    Returns:
+        ``[cosine Axes, lift Axes]``.
+
+    Raises:
+        InvalidInputError: on bad vectors, labels or targets, a wrong number of class names, or
+            a number of ``axes`` other than two.
+    """
+    cosine = centroid_cosine(vectors, labels, classes)
+    present, names = _present(targets, classes)
+    if axes is None:
+        side = max(4.0, 0.45 * len(names) + 2.0)
+        _, created = plt.subplots(1, 2, figsize=(2 * side + 2.0, side))
+        axes = list(created)
+    if len(axes) != 2:
+        raise InvalidInputError(f"`axes` must hold two Axes (cosine, lift), got {len(axes)}.")
+    values = cosine.to_numpy()
+    diagonal = np.eye(len(names), dtype=bool)
+    _heatmap(
+        axes[0],
+        values,
+        names,
+        mask=diagonal | np.isnan(values),
+        fmt=".2f",
+        cbar_label="cosine",
+        cmap="vlag",
+        center=0.0,
+        vmin=-1.0,
+        vmax=1.0,
+    )
+    axes[0].set_title("Class-centroid cosine (L2-normalised rows)")
+    plot_cooccurrence(present.astype(np.int8), names, axes[1], normalize="lift")
+    return list(axes)
+
+
+# ---------------------------------------------------------------- sample images
+
+
+def _normalize_step(dataset: Any) -> Any:
+    """The ``Normalize`` step of the dataset's transform (or its wrapped dataset's), if any."""
+    for source in (dataset, getattr(dataset, "dataset", None)):
+        transform = getattr(source, "transform", None)
+        steps = getattr(transform, "transforms", [transform])
+        for step in steps:
+            if hasattr(step, "mean") and hasattr(step, "std"):
+                return step
+    return None
+
+
+def _dataset_image(dataset: Any, index: int, paths: Sequence[Any]) -> np.ndarray:
+    """``(H, W, 3)`` image: the file (``load_rgb``) if there are paths, else the item."""
+    if len(paths) > index:
+        return np.asarray(load_rgb(paths[index]))
+    image = dataset[index][0]
+    x = torch.as_tensor(image).detach().cpu().float()
+    if x.ndim != 3 or x.shape[0] != 3:
+        raise InvalidInputError(
+            f"`dataset` item {index} is not a (3, H, W) image tensor (shape {tuple(x.shape)})."
+        )
+    step = _normalize_step(dataset)
+    if step is not None:
+        mean = torch.as_tensor(step.mean, dtype=x.dtype).view(-1, 1, 1)
+        std = torch.as_tensor(step.std, dtype=x.dtype).view(-1, 1, 1)
+        x = x * std + mean
+    elif x.min() < 0 or x.max() > 1:  # unknown normalisation: stretch to [0, 1] for display
+        x = (x - x.min()) / (x.max() - x.min()).clamp_min(1e-12)
+    return x.clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def _label_line(ax: Axes, predicted: list[int], truth: set[int], names: Sequence[str]) -> None:
+    """``pred: a b c`` under the image, each name green when in the truth, red when not.
+
+    One Text per name, chained left to right; a new line every ``PER_LINE`` names.
+    """
+    line = previous = ax.text(
+        0.0, -0.03, "pred:", transform=ax.transAxes, va="top", fontsize="small"
+    )
+    if not predicted:
+        ax.annotate(
+            " (none)", xycoords=previous, xy=(1, 0), va="bottom", fontsize="small", color="grey"
+        )
+        return
+    for n, k in enumerate(predicted):
+        colour = RIGHT if k in truth else WRONG
+        if n and n % PER_LINE == 0:  # wrap: below the start of the current line
+            line = previous = ax.annotate(
+                names[k], xycoords=line, xy=(0, 0), va="top", fontsize="small", color=colour
+            )
+            continue
+        previous = ax.annotate(
+            f" {names[k]}",
+            xycoords=previous,
+            xy=(1, 0),
+            va="bottom",
+            fontsize="small",
+            color=colour,
+        )
+
+
+def plot_sample_grid(
+    dataset: Any,
+    indices: Sequence[int] | None = None,
+    *,
+    predicted: Any | None = None,
+    classes: Sequence[str] | None = None,
+    ncols: int = 4,
+    axes: Sequence[Axes] | None = None,
+    max_images: int = 16,
+) -> list[Axes]:
+    """A grid of images with their true labels and, optionally, the predicted ones.
+
+    Each panel's title lists the true labels (target 1; ignored labels get a ``?``). With
+    ``predicted``, a line under the image lists the labels whose score is ``>= 0.5``, each in
+    green when the image has it and red when it does not.
+
+    Images are read from ``dataset.paths`` with :func:`mlrkit.data.load_rgb` (as stored, not
+    resized); a dataset without paths (e.g. an in-memory one) shows its item instead, undoing
+    the ``Normalize`` step of its transform when one is found.
+
+    Args:
+        dataset: has ``.targets (N, K)``, ``.classes`` and ``.paths`` (or items
+            ``(image (3, H, W), target)``).
+        indices: dataset indices to show (default: the first ``max_images``); at most
+            ``max_images`` of them are drawn.
+        predicted: ``(N, K)`` probabilities in [0, 1] for the whole dataset, row = dataset index
+            (apply ``torch.sigmoid`` to logits first).
+        classes: the K class names (default: ``dataset.classes``).
+        ncols: panels per row of a new figure.
+        axes: Axes to draw in (at least as many as images; the rest are hidden).
+        max_images: the most images drawn.
+
+    Returns:
+        The Axes holding an image, one per index, in order.
+
+    Raises:
+        InvalidInputError: on an index out of range, ``predicted`` of the wrong shape or outside
+            [0, 1], a wrong number of class names, bad ``ncols`` / ``max_images``, or too few
+            ``axes``.
+    """
+    if ncols < 1:
+        raise InvalidInputError(f"`ncols` must be >= 1, got {ncols}.")
+    if max_images < 1:
+        raise InvalidInputError(f"`max_images` must be >= 1, got {max_images}.")
+    targets = as_targets(dataset.targets, check_encoding=False)  # (N, K)
+    num_images, num_classes = targets.shape
+    names = _class_list(
+        classes if classes is not None else dataset.classes, num_classes, "columns of targets"
+    )
+    chosen = list(range(min(num_images, max_images))) if indices is None else list(indices)
+    chosen = [int(i) for i in chosen[:max_images]]
+    if not chosen:
+        raise InvalidInputError("`indices` is empty; pass at least one dataset index.")
+    bad = [i for i in chosen if not 0 <= i < num_images]
+    if bad:
+        raise InvalidInputError(
+            f"`indices` {bad[:5]} lie outside the dataset (0..{num_images - 1})."
+        )
+    scores = None
+    if predicted is not None:
+        scores = _to_numpy(predicted, "predicted").astype(np.float64)
+        if scores.shape != (num_images, num_classes):
+            raise InvalidInputError(
+                f"`predicted` must have shape (N, K) = ({num_images}, {num_classes}), one row "
+                f"per dataset item, got {scores.shape}."
+            )
+        if np.isnan(scores).any() or scores.min() < 0 or scores.max() > 1:
+            raise InvalidInputError(
+                "`predicted` must hold probabilities in [0, 1] (labels are score >= 0.5); "
+                "apply torch.sigmoid to logits first."
+            )
+    if axes is None:
+        cols = min(ncols, len(chosen))
+        rows = math.ceil(len(chosen) / cols)
+        _, created = plt.subplots(rows, cols, figsize=(2.6 * cols, 3.2 * rows), squeeze=False)
+        axes = list(created.ravel())
+    axes = list(axes)
+    if len(axes) < len(chosen):
+        raise InvalidInputError(f"`axes` holds {len(axes)} Axes for {len(chosen)} images.")
+    paths = list(getattr(dataset, "paths", None) or [])
+    for ax, i in zip(axes, chosen, strict=False):
+        ax.imshow(_dataset_image(dataset, i, paths))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        truth = set(np.flatnonzero(targets[i] == 1).tolist())
+        shown = [names[k] + ("?" if targets[i, k] < 0 else "") for k in np.flatnonzero(targets[i])]
+        ax.set_title(f"#{i}: " + (", ".join(shown) if shown else "(no label)"), fontsize="small")
+        if scores is not None:
+            _label_line(ax, np.flatnonzero(scores[i] >= 0.5).tolist(), truth, names)
+    for ax in axes[len(chosen) :]:
+        ax.set_axis_off()
+    return axes[: len(chosen)]
