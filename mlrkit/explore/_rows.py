@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from mlrkit._arrays import to_numpy
 from mlrkit.errors import InvalidInputError
-from mlrkit.explore._vectors import to_numpy
 
 OVERALL = "overall"  # the name of a report's last row, so no class may have it
 

@@ -19,24 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from mlrkit._arrays import to_numpy
 from mlrkit.errors import InvalidInputError
 
 _CHECK_ROWS = 65536  # rows validated at a time (a float64 copy of only these)
-
-
-def to_numpy(x: Any, name: str) -> np.ndarray:
-    """``x`` as a numpy array: a tensor detached and moved to the CPU, anything else as is."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach()
-        if x.dtype in (torch.float16, torch.bfloat16):
-            x = x.float()  # exact; numpy has no bfloat16
-        return x.cpu().numpy()
-    try:
-        return np.asarray(x)
-    except Exception as err:  # pragma: no cover - exotic inputs
-        raise InvalidInputError(
-            f"`{name}` must be a torch tensor, a numpy array or a sequence, got {type(x).__name__}."
-        ) from err
 
 
 def as_nonzero_vectors(vectors: Any) -> np.ndarray:

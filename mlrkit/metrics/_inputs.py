@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
-import torch
 
+from mlrkit._arrays import to_numpy as _to_numpy
 from mlrkit.errors import InvalidInputError
 
 ScoresKind = Literal["logits", "probabilities"]
@@ -35,20 +35,6 @@ _ENCODINGS = {  # what each value means, for messages
 
 class MetricsWarning(UserWarning):
     """Warned when a metric leaves classes out (e.g. a class without any positive)."""
-
-
-def _to_numpy(x: Any, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach()
-        if x.dtype in (torch.float16, torch.bfloat16):
-            x = x.float()  # widening is exact; numpy has no bfloat16
-        return x.cpu().numpy()
-    try:
-        return np.asarray(x)
-    except Exception as err:  # pragma: no cover - exotic inputs
-        raise TypeError(
-            f"`{name}` must be a torch tensor or a numpy array, got {type(x).__name__}."
-        ) from err
 
 
 def _as_2d(a: np.ndarray, name: str) -> np.ndarray:

@@ -24,6 +24,7 @@ import seaborn as sns
 import torch
 from matplotlib.axes import Axes
 
+from mlrkit._arrays import to_numpy as _to_numpy
 from mlrkit.data import load_rgb
 from mlrkit.errors import InvalidInputError
 from mlrkit.metrics._inputs import as_targets
@@ -43,20 +44,6 @@ PER_LINE = 3  # predicted names per line under an image
 
 
 # ---------------------------------------------------------------- inputs
-
-
-def _to_numpy(x: Any, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach()
-        if x.dtype in (torch.float16, torch.bfloat16):
-            x = x.float()
-        return x.cpu().numpy()
-    try:
-        return np.asarray(x)
-    except Exception as err:  # pragma: no cover - exotic inputs
-        raise InvalidInputError(
-            f"`{name}` must be a torch tensor, a numpy array or a sequence, got {type(x).__name__}."
-        ) from err
 
 
 def _present(targets: Any, classes: Sequence[str]) -> tuple[np.ndarray, list[str]]:
