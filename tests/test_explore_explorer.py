@@ -1,0 +1,203 @@
+"""Explorer: jscatter views linked to an image panel, driven without a browser."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from mlrkit.errors import InvalidInputError
+from mlrkit.explore.embeddings import ClassEmbeddings
+from mlrkit.explore.explorer import Explorer
+
+pytest.importorskip("jscatter")
+
+CLASSES = ("cat", "dog", "car")
+
+
+def _embeddings(tmp_path: Path, space: str = "features", which: str = "all") -> ClassEmbeddings:
+    """3 images x 3 classes (which="all") or their positive pairs only (which="present")."""
+    targets = np.array([[1, 1, 0], [0, 1, -1], [1, 0, 1]])
+    paths = []
+    for i, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
+        path = tmp_path / f"img{i}.png"
+        if not path.exists():
+            Image.new("RGB", (40, 30), colour).save(path)
+        paths.append(str(path))
+    image, klass = np.divmod(np.arange(9), 3)
+    target = targets[image, klass]
+    keep = target == 1 if which == "present" else np.ones(9, bool)
+    image, klass, target = image[keep], klass[keep], target[keep]
+    score = np.linspace(0.05, 0.95, len(image)).astype(np.float32)
+    predicted = score >= 0.5
+    correct = pd.array(predicted == (target == 1), dtype="boolean")
+    correct[target == -1] = pd.NA
+    frame = pd.DataFrame(
+        {
+            "image": image,
+            "path": [paths[i] for i in image],
+            "class": pd.Categorical.from_codes(klass, categories=list(CLASSES)),
+            "class_index": klass,
+            "target": target,
+            "score": score,
+            "predicted": predicted,
+            "correct": correct,
+        }
+    )
+    vectors = np.random.default_rng(0).normal(size=(len(frame), 4)).astype(np.float32)
+    return ClassEmbeddings(frame, vectors, space, CLASSES, tmp_path / "best.pt", "val")
+
+
+def _coords(n: int, shift: float = 0.0) -> np.ndarray:
+    return np.stack([np.arange(n, dtype=float) + shift, np.arange(n, dtype=float) ** 0.5], 1)
+
+
+def _is_png(data: bytes) -> bool:
+    return Image.open(io.BytesIO(data)).format == "PNG"
+
+
+def test_select_fills_panel_items_and_thumbnails(tmp_path: Path) -> None:
+    emb = _embeddings(tmp_path)
+    explorer = Explorer(emb, _coords(9))
+    explorer.select([0, 2])
+    items = explorer.panel_items()
+    assert [it["row"] for it in items] == [0, 2]
+    assert [Path(it["path"]).name for it in items] == ["img0.png", "img0.png"]
+    assert [it["class"] for it in items] == ["cat", "car"]
+    assert [it["labels"] for it in items] == [["cat", "dog"], ["cat", "dog"]]
+    assert [it["score"] for it in items] == pytest.approx(emb.frame["score"].iloc[[0, 2]])
+    assert [it["correct"] for it in items] == [False, True]  # 0.05 on a positive; 0.275 on a 0
+    np.testing.assert_array_equal(explorer.selected, [0, 2])
+    images = [cell.children[0] for cell in explorer.panel.children[1].children]
+    assert len(images) == 2
+    assert all(_is_png(image.value) for image in images)
+    assert "2 selected" in explorer.panel.children[0].value
+
+
+def test_label_set_of_present_only_frame_and_ignored_target(tmp_path: Path) -> None:
+    explorer = Explorer(_embeddings(tmp_path, which="present"), _coords(5))
+    explorer.select([4])  # image 2: cat and car
+    (item,) = explorer.panel_items()
+    assert item["class"] == "car" and item["labels"] == ["cat", "car"]
+    full = Explorer(_embeddings(tmp_path), _coords(9))
+    full.select([5])  # image 1, car: ignored target
+    assert full.panel_items()[0]["correct"] is None
+    assert full.panel_items()[0]["labels"] == ["dog"]
+
+
+def test_frontend_selection_updates_panel_and_max_images(tmp_path: Path) -> None:
+    explorer = Explorer(_embeddings(tmp_path), _coords(9), max_panel_images=3)
+    box = explorer.widget()
+    assert explorer.widget() is box
+    explorer.scatters[0].widget.selection = np.array([1, 4, 6, 7, 8], dtype=np.uint32)
+    np.testing.assert_array_equal(explorer.selected, [1, 4, 6, 7, 8])
+    assert [it["row"] for it in explorer.panel_items()] == [1, 4, 6]
+    assert len(explorer.panel.children[1].children) == 3
+    assert "first 3 of 5 selected" in explorer.panel.children[0].value
+    explorer.select([])
+    assert explorer.panel_items() == [] and len(explorer.panel.children[1].children) == 0
+
+
+def test_color_encodings(tmp_path: Path) -> None:
+    explorer = Explorer(_embeddings(tmp_path), _coords(9))
+    scatter = explorer.scatters[0]
+    assert scatter.color()["by"] == "class"
+    explorer.color("score")
+    assert scatter.color()["by"] == "score" and explorer.color_by == "score"
+    explorer.color("correct")
+    assert scatter.color()["by"] == "correct"
+    assert list(scatter._data["correct"].astype(str)) == [
+        "wrong", "wrong", "correct", "correct", "correct", "ignored", "correct", "wrong",
+        "correct",
+    ]  # fmt: skip
+    with pytest.raises(InvalidInputError, match="color_by"):
+        explorer.color("size")
+    with pytest.raises(InvalidInputError):
+        Explorer(_embeddings(tmp_path), _coords(9), color_by="nope")
+
+
+def test_linked_views_sync_selection(tmp_path: Path) -> None:
+    a = _embeddings(tmp_path, "features")
+    b = _embeddings(tmp_path, "embedding")
+    explorer = Explorer([a, b], [_coords(9), _coords(9, 5.0)], names=["A", "B"])
+    first, second = (s.widget for s in explorer.scatters)
+    first.selection = np.array([3, 8], dtype=np.uint32)
+    np.testing.assert_array_equal(second.selection, [3, 8])
+    second.selection = np.array([2], dtype=np.uint32)
+    np.testing.assert_array_equal(first.selection, [2])
+    np.testing.assert_array_equal(explorer.selected, [2])
+    explorer.select([0, 1])
+    np.testing.assert_array_equal(first.selection, [0, 1])
+    np.testing.assert_array_equal(second.selection, [0, 1])
+    assert len(explorer.panel_items()) == 2
+
+
+def test_invalid_inputs(tmp_path: Path) -> None:
+    full = _embeddings(tmp_path)
+    present = _embeddings(tmp_path, which="present")
+    with pytest.raises(InvalidInputError, match="same"):
+        Explorer([full, present], [_coords(9), _coords(5)])
+    reordered = _embeddings(tmp_path)
+    reordered.frame = reordered.frame.iloc[::-1].reset_index(drop=True)
+    with pytest.raises(InvalidInputError, match="same"):
+        Explorer([full, reordered], [_coords(9), _coords(9)])
+    with pytest.raises(InvalidInputError, match="shape"):
+        Explorer(full, _coords(8))
+    with pytest.raises(InvalidInputError):
+        Explorer(full, _coords(9), names=["a", "b"])
+    explorer = Explorer(full, _coords(9))
+    with pytest.raises(InvalidInputError, match="range"):
+        explorer.select([9])
+
+
+def test_static_and_available(tmp_path: Path) -> None:
+    explorer = Explorer(_embeddings(tmp_path), _coords(9))
+    ax = explorer.static()
+    assert ax.collections[0].get_offsets().shape == (9, 2)
+    two = Explorer([_embeddings(tmp_path), _embeddings(tmp_path, "embedding")], [_coords(9)] * 2)
+    axes = two.static()
+    assert len(axes) == 2 and all(a.collections[0].get_offsets().shape == (9, 2) for a in axes)
+    ok, why = Explorer.available()
+    assert ok is False and "static()" in why  # pytest is no IPython kernel
+    assert "static()" in explorer.status
+
+
+def test_missing_image_keeps_panel_alive(tmp_path: Path) -> None:
+    emb = _embeddings(tmp_path)
+    emb.frame["path"] = str(tmp_path / "gone.png")
+    explorer = Explorer(emb, _coords(9))
+    explorer.select([0])
+    cell = explorer.panel.children[1].children[0]
+    assert _is_png(cell.children[0].value) and "unreadable" in cell.children[1].value
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_run_overlays_attention_on_thumbnails(tmp_path: Path, tiny_config) -> None:
+    from mlrkit.explore import extract_embeddings
+    from mlrkit.train import fit
+
+    fit(tiny_config("train.epochs=1", loss="bce"), tmp_path / "run")
+    emb = extract_embeddings(tmp_path / "run", space="features", max_items=4, progress=False)
+    coords = _coords(len(emb.frame))
+    plain = Explorer(emb, coords)
+    with_run = Explorer(emb, coords, run=tmp_path / "run")
+    for explorer in (plain, with_run):
+        explorer.select([0])
+    (plain_cell,) = plain.panel.children[1].children
+    (run_cell,) = with_run.panel.children[1].children
+    plain_png, run_png = plain_cell.children[0].value, run_cell.children[0].value
+    assert _is_png(run_png) and "no attention" not in run_cell.children[1].value
+    overlay = np.asarray(Image.open(io.BytesIO(run_png)).convert("RGB"), dtype=float)
+    picture = np.asarray(Image.open(io.BytesIO(plain_png)).convert("RGB"), dtype=float)
+    assert overlay.shape == picture.shape and np.abs(overlay - picture).mean() > 5
+    # A head without attention maps: the plain image, and the caption says why.
+    fit(tiny_config("train.epochs=1", "model.head=gap", loss="bce"), tmp_path / "gap")
+    gap = Explorer(emb, coords, run=tmp_path / "gap")
+    gap.select([0, 1])
+    cells = gap.panel.children[1].children
+    assert all("no attention map" in cell.children[1].value for cell in cells)
+    assert cells[0].children[0].value == plain_png
