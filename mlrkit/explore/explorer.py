@@ -5,7 +5,9 @@ point per (image, class) pair) as WebGL scatter plots (jupyter-scatter, ``import
 next to an image panel. Selecting points with the lasso in the notebook (or calling
 :meth:`Explorer.select`) fills the panel with thumbnails of the selected pairs' images, each
 with its class, the image's label set, the score and whether the prediction was right; with a
-trained run, each thumbnail overlays the attention map of that pair's class.
+trained run, each thumbnail overlays the attention map of that pair's class. The panel itself
+(thumbnails, attention overlays, caches, captions) lives in :mod:`mlrkit.explore._panel`; this
+module holds the views, selection sync, colouring and the static fallback.
 
 Several embeddings (say the ``"features"`` and ``"embedding"`` spaces of a run, or two runs on
 the same split) give linked views: a selection in one view selects the same rows in the others.
@@ -23,15 +25,14 @@ nothing of the widget is drawn; :meth:`Explorer.static` draws the same points wi
 from __future__ import annotations
 
 import html
-import io
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mlrkit.errors import InvalidInputError
+from mlrkit.explore._panel import ImagePanel
 from mlrkit.explore.embeddings import ClassEmbeddings
 
 __all__ = ["COLOR_BY", "Explorer", "explore_notebook_hint"]
@@ -42,9 +43,6 @@ COLOR_BY: tuple[str, ...] = ("class", "score", "correct")
 OUTCOMES: tuple[str, ...] = ("correct", "wrong", "ignored")
 OUTCOME_COLORS = {"correct": "#2ca02c", "wrong": "#d62728", "ignored": "#aaaaaa"}
 SCORE_MAP = "viridis"
-THUMB_SIZE = 160  # longest side of a panel thumbnail, in pixels
-ATTENTION_ALPHA = 0.5
-CACHE_ITEMS = 512  # thumbnails (and attention maps) kept; the caches are emptied beyond
 
 _NO_FRONTEND = (
     "no widget frontend: this process is not an IPython kernel, so the widget cannot render; "
@@ -65,12 +63,6 @@ def explore_notebook_hint() -> str:
 
 def _hex(rgb: Sequence[float]) -> str:
     return "#" + "".join(f"{round(float(c) * 255):02x}" for c in rgb[:3])
-
-
-def _png(image: Any) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 class Explorer:
@@ -107,7 +99,6 @@ class Explorer:
         run: Any = None,
         seed: int | None = 0,
     ) -> None:
-        import ipywidgets as widgets
         import jscatter
 
         self.embeddings: list[ClassEmbeddings] = (
@@ -126,14 +117,10 @@ class Explorer:
             raise InvalidInputError(f"got {len(names)} names for {count} embeddings")
         self.names = [str(n) for n in names]
         self.max_panel_images = int(max_panel_images)
-        self._run = run
-        self._loaded_run: Any = None
         self.frame = self.embeddings[0].frame
         self.classes = tuple(self.embeddings[0].classes)
         self._rows = len(self.frame)
         self._index_labels()
-        self._thumb_cache: dict[tuple[int, int], bytes] = {}  # PNG per (image, class or -1)
-        self._attention: dict[int, Any] = {}  # (K, h, w) maps per image, with a run
 
         self.scatters = [
             jscatter.Scatter(data=self._data(xy), x="x", y="y", data_use_index=False)
@@ -150,13 +137,8 @@ class Explorer:
             view.observe(self._make_handler(i), names="selection")
         self._selected = np.empty(0, dtype=np.int64)
 
-        self._header = widgets.HTML()
-        self._grid = widgets.GridBox(
-            layout=widgets.Layout(
-                grid_template_columns=f"repeat(auto-fill, {THUMB_SIZE + 10}px)", grid_gap="6px"
-            )
-        )
-        self._panel = widgets.VBox([self._header, self._grid])
+        self._image_panel = ImagePanel(self.classes, run)
+        self._panel = self._image_panel.box
         self._box: Any = None
         self._refresh_panel()
 
@@ -398,103 +380,7 @@ class Explorer:
         return [self.classes[k] for k in sorted(set(self._pos_classes[lo:hi].tolist()))]
 
     def _refresh_panel(self) -> None:
-        import ipywidgets as widgets
-
-        total = len(self._selected)
-        items = self.panel_items()
-        if total == 0:
-            self._header.value = "<i>Select points (lasso: shift + drag) to see their images.</i>"
-        else:
-            shown = f"first {len(items)} of " if total > len(items) else ""
-            self._header.value = f"<b>{shown}{total} selected</b>"
-        cells = []
-        for item in items:
-            png, note = self._thumbnail(item)
-            outcome = {True: "correct", False: "wrong", None: "ignored"}[item["correct"]]
-            caption = (
-                f"<b>{html.escape(item['class'])}</b> · {item['score']:.2f} · {outcome}<br>"
-                f"<small>{html.escape(', '.join(item['labels']) or '(no label)')}"
-                f"{'<br>' + html.escape(note) if note else ''}</small>"
-            )
-            cells.append(
-                widgets.VBox(
-                    [
-                        widgets.Image(value=png, format="png", width=THUMB_SIZE),
-                        widgets.HTML(caption, layout=widgets.Layout(width=f"{THUMB_SIZE}px")),
-                    ]
-                )
-            )
-        self._grid.children = tuple(cells)
-
-    def _thumbnail(self, item: dict) -> tuple[bytes, str]:
-        key = (item["image"], item["class_index"] if self._run is not None else -1)
-        if key in self._thumb_cache:
-            return self._thumb_cache[key], ""
-        from PIL import Image
-
-        from mlrkit.data.images import load_rgb
-
-        try:
-            picture = load_rgb(item["path"])
-        except Exception as error:  # a missing image must not break the panel
-            blank = Image.new("RGB", (THUMB_SIZE, THUMB_SIZE), (220, 220, 220))
-            return _png(blank), f"image unreadable: {type(error).__name__}"
-        note = ""
-        if self._run is not None:
-            try:
-                picture = self._overlay(picture, item["image"], item["class_index"])
-            except Exception as error:  # no attention: show the plain image, say why
-                note = f"no attention map: {error}"
-        picture.thumbnail((THUMB_SIZE, THUMB_SIZE))
-        png = _png(picture)
-        if not note:
-            if len(self._thumb_cache) >= CACHE_ITEMS:
-                self._thumb_cache.clear()
-            self._thumb_cache[key] = png
-        return png, note
-
-    def _overlay(self, picture: Any, image: int, class_index: int) -> Any:
-        import matplotlib
-        import torch
-        from PIL import Image
-
-        from mlrkit.data.transforms import eval_transform
-        from mlrkit.viz.attention import CMAP, upsample_attention
-
-        run = self._trained_run()
-        if tuple(run.classes) != self.classes:
-            raise InvalidInputError(f"the run's classes differ from the embeddings' ({run.path})")
-        maps = self._attention.get(image)
-        if maps is None:
-            pre = run.model.preprocessing
-            transform = eval_transform(run.config.data.image_size, pre.mean, pre.std)
-            with torch.no_grad():
-                attention = run.model(transform(picture)[None].to(run.device)).attention
-            if attention is None:
-                raise InvalidInputError(f"the {run.config.model.head!r} head has no attention")
-            maps = attention[0].float().cpu()
-            if len(self._attention) >= CACHE_ITEMS:
-                self._attention.clear()
-            self._attention[image] = maps
-        small = picture.copy()
-        small.thumbnail((THUMB_SIZE * 2, THUMB_SIZE * 2))
-        heat = upsample_attention(maps[class_index], (small.height, small.width))
-        span = float(heat.max() - heat.min())
-        heat = (heat - heat.min()) / span if span > 0 else np.zeros_like(heat)
-        colours = matplotlib.colormaps[CMAP](heat)[..., :3]
-        base = np.asarray(small, dtype=np.float32) / 255.0
-        blend = (1 - ATTENTION_ALPHA) * base + ATTENTION_ALPHA * colours
-        return Image.fromarray((np.clip(blend, 0, 1) * 255).astype(np.uint8))
-
-    def _trained_run(self) -> Any:
-        if self._loaded_run is None:
-            from mlrkit.runs import TrainedRun, load_run
-
-            run = self._run
-            self._loaded_run = (
-                run if isinstance(run, TrainedRun) else load_run(Path(run), device="auto")
-            )
-        return self._loaded_run
+        self._image_panel.show(self.panel_items(), len(self._selected))
 
     def __repr__(self) -> str:
         return (
