@@ -20,15 +20,18 @@ import mlrkit.viz
 from mlrkit.data import MultiLabelDataset
 from mlrkit.errors import InvalidInputError
 from mlrkit.metrics import MetricsWarning, average_precision, threshold_metrics
-from mlrkit.viz.attention import plot_attention, plot_attention_grid
-from mlrkit.viz.data import (
+from mlrkit.viz import (
     label_cooccurrence,
+    plot_attention,
+    plot_attention_grid,
     plot_centroid_cosine_vs_cooccurrence,
     plot_cooccurrence,
+    plot_per_class_ap,
+    plot_pr_curves,
     plot_sample_grid,
+    plot_threshold_sweep,
+    plot_training_curves,
 )
-from mlrkit.viz.metrics import plot_per_class_ap, plot_pr_curves, plot_threshold_sweep
-from mlrkit.viz.training import plot_training_curves
 
 CLASSES = ["ant", "bee", "cat", "dog", "eel"]
 

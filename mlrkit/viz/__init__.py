@@ -6,10 +6,10 @@ from mlrkit.viz.data import (
     label_cooccurrence,
     plot_centroid_cosine_vs_cooccurrence,
     plot_cooccurrence,
-    plot_sample_grid,
 )
 from mlrkit.viz.embedding import class_palette, plot_embedding, plot_embeddings_side_by_side
 from mlrkit.viz.metrics import plot_per_class_ap, plot_pr_curves, plot_threshold_sweep
+from mlrkit.viz.samples import plot_sample_grid
 from mlrkit.viz.training import plot_training_curves
 
 __all__ = [
