@@ -36,11 +36,11 @@ __all__ = ["SPACES", "ClassEmbeddings", "extract_embeddings", "stream_pairs"]
 
 Space = Literal["embedding", "features"]
 Which = Literal["present", "all"]
-SPACES: tuple[str, ...] = ("embedding", "features")
 SPACE_TITLES = {
     "embedding": "projection output (where the loss acts)",
     "features": "class features (what the classifier reads)",
 }
+SPACES: tuple[str, ...] = tuple(SPACE_TITLES)
 
 
 @dataclass

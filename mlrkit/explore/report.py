@@ -15,17 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only; never opens a window
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from mlrkit.explore.embeddings import SPACE_TITLES, Space, extract_embeddings  # noqa: E402
-from mlrkit.explore.separation import compare_separation, separation_report  # noqa: E402
-from mlrkit.explore.umap_cache import DEFAULT_CACHE, umap_embed  # noqa: E402
-from mlrkit.viz import plot_embeddings_side_by_side  # noqa: E402
+from mlrkit.explore.embeddings import SPACE_TITLES, Space, extract_embeddings
+from mlrkit.explore.separation import compare_separation, separation_report
+from mlrkit.explore.umap_cache import DEFAULT_CACHE, umap_embed
+from mlrkit.viz import plot_embeddings_side_by_side
 
 __all__ = ["ExploreSummary", "explore_runs"]
 
@@ -118,12 +114,14 @@ def explore_runs(
                        per_class])  # fmt: skip
     table.to_csv(out / "separation.csv")
     titled = {f"{name} (trustworthiness {trust[name]:.2f})": p for name, p in panels.items()}
-    axes = plot_embeddings_side_by_side(
-        titled, classes=classes, suptitle=f"UMAP of the {SPACE_TITLES[space]}"
+    # A Figure outside pyplot: writing the file never touches the session's backend (a
+    # notebook's inline plots stay as they are) and leaves no figure open.
+    figure = Figure(figsize=(5 * len(titled) + 1.5, 5))
+    axes = figure.subplots(1, len(titled), squeeze=False)[0]
+    plot_embeddings_side_by_side(
+        titled, list(axes), classes=classes, suptitle=f"UMAP of the {SPACE_TITLES[space]}"
     )
-    figure = axes[0].figure
     figure.savefig(out / "umap.png", dpi=120, bbox_inches="tight")
-    plt.close(figure)
     embeddings = pd.concat(frames, ignore_index=True)
     embeddings["class"] = embeddings["class"].astype(str)
     embeddings.to_parquet(out / "embeddings.parquet", index=False)
