@@ -40,6 +40,7 @@ __all__ = [
     "class_features",
     "evaluate_split",
     "load_run",
+    "require_class_features",
     "resolve_checkpoint",
     "score_table",
     "split_dataset",
@@ -170,6 +171,15 @@ def score_table(run: TrainedRun, dataset: Dataset) -> pd.DataFrame:
     return frame
 
 
+def require_class_features(run: TrainedRun) -> None:
+    """Raise :class:`InvalidInputError`, naming the run, when its head has no class features."""
+    if getattr(run.model, "feature_dim", None) is None:
+        raise InvalidInputError(
+            f"{run.path}: the {run.config.model.head!r} head has no class features; use a run "
+            "with a class_attention or query head"
+        )
+
+
 def class_features(run: TrainedRun, dataset: Dataset) -> dict[str, np.ndarray]:
     """Class-specific features of every image (dense: for small splits; the feature-space
     tools stream instead).
@@ -180,11 +190,7 @@ def class_features(run: TrainedRun, dataset: Dataset) -> dict[str, np.ndarray]:
     Raises:
         InvalidInputError: the head produces no class features (``gap``).
     """
-    if getattr(run.model, "feature_dim", None) is None:
-        raise InvalidInputError(
-            f"{run.path}: the {run.config.model.head!r} head has no class features; use a run "
-            "with a class_attention or query head"
-        )
+    require_class_features(run)
     out = predict(run.model, _loader(run, dataset), device=run.device, return_features=True)
     return {
         "features": out["features"].numpy(),  # type: ignore[union-attr]

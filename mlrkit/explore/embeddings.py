@@ -29,7 +29,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from mlrkit.errors import InvalidInputError
-from mlrkit.runs import TrainedRun, load_run, split_dataset
+from mlrkit.runs import TrainedRun, load_run, require_class_features, split_dataset
 from mlrkit.train.recipe import eval_loader_from_config
 
 __all__ = ["SPACES", "ClassEmbeddings", "extract_embeddings", "stream_pairs"]
@@ -75,11 +75,7 @@ class ClassEmbeddings:
 def _check_space(run: TrainedRun, space: str) -> None:
     if space not in SPACES:
         raise InvalidInputError(f"unknown space {space!r}; use one of {SPACES}")
-    if getattr(run.model, "feature_dim", None) is None:
-        raise InvalidInputError(
-            f"{run.path}: the {run.config.model.head!r} head has no class features, so there is "
-            "no class embedding to explore; use a run with a class_attention or query head"
-        )
+    require_class_features(run)
     if space == "embedding" and run.objective.projection is None:
         raise InvalidInputError(
             f"{run.path}: its objective ({run.config.loss.setup}, stage {run.stage}) has no "
