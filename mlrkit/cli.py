@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_flags(e)
     e.add_argument("--per-class", action="store_true", help="also print the per-class table")
     e.add_argument("--threshold", type=float, default=0.5, help="threshold on sigmoid(logit)")
+    e.add_argument(
+        "--protocol", default="mlrkit", choices=("mlrkit", "mlgcn", "asl", "q2l"),
+        help="whose evaluation code to reproduce (docs/evaluation.md); default: ours",
+    )  # fmt: skip
 
     p = sub.add_parser("predict", help="write per-image class scores (sigmoid) to a CSV file")
     _add_data_flags(p)
@@ -113,9 +117,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("generate", help="write the embedded digit-scene dataset and its summary")
     g.add_argument("--root", default="data/digits", help="output folder (default: data/digits)")
+    g.add_argument(
+        "--variant", default="standard", help="standard (default) or hard: the digits-hard regime"
+    )
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--n-train", type=int, default=6000)
-    g.add_argument("--n-val", type=int, default=1500)
+    g.add_argument("--n-train", type=int, help="training scenes (default: the variant's)")
+    g.add_argument("--n-val", type=int, help="validation scenes (default: the variant's)")
+
+    a = sub.add_parser(
+        "ablation",
+        help="train (or reuse) loss setups x seeds x presets; results table and figure",
+        description="One run per preset, loss and seed under OUT/<preset>/<loss>/seed<n>/ "
+        "(a finished run is reused, an interrupted one resumes, so it can be run in parts); "
+        "writes OUT/results.csv (one row per run), OUT/summary.csv (mean and std over seeds) "
+        "and OUT/ablation.png.",
+    )
+    a.add_argument("--out", default="runs/ablation", help="run folders and results")
+    a.add_argument("--presets", nargs="+", default=["digits", "digits-hard"])
+    a.add_argument("--losses", nargs="+", help="loss setups (default: all five)")
+    a.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    a.add_argument(
+        "--epochs", nargs="+", default=[], metavar="PRESET=N",
+        help="epochs per preset (default: digits=5 digits-hard=12)",
+    )  # fmt: skip
+    a.add_argument(
+        "--lambdas", nargs="*", type=float, metavar="W",
+        help="also sweep variant A's disc_weight over W... (seed 0; writes OUT/lambda.csv)",
+    )  # fmt: skip
+    a.add_argument("--lambda-preset", default="digits-hard", help="the preset of the sweep")
+    a.add_argument("--max-items", type=int, default=4000, help="pairs per separation report")
+    a.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides")
 
     x = sub.add_parser(
         "explore",
@@ -228,14 +259,25 @@ def _interrupted(out: Path) -> str:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from mlrkit.runs import evaluate_split, load_run, split_dataset
+    from mlrkit.metrics import protocol_metrics
+    from mlrkit.runs import evaluate_split, load_run, score_table, split_dataset
 
     trained = load_run(args.checkpoint, device=args.device, ema=args.ema)
     dataset = split_dataset(trained, args.split, args.data, args.limit)
-    result = evaluate_split(trained, dataset, threshold=args.threshold)
+    if args.protocol == "mlrkit":
+        result = evaluate_split(trained, dataset, threshold=args.threshold)
+    else:
+        if args.per_class:
+            raise ConfigError("--per-class is for the default protocol (mlrkit)")
+        probabilities = score_table(trained, dataset)[list(trained.classes)].to_numpy()
+        result = protocol_metrics(
+            probabilities, np.asarray(dataset.targets), protocol=args.protocol,  # type: ignore[attr-defined]
+            scores_are="probabilities", threshold=args.threshold,
+            classes=trained.classes,
+        )  # fmt: skip
     print(
         f"{trained.path} (epoch {trained.epoch}{', EMA' if args.ema else ''}) on "
-        f"{len(dataset)} images"
+        f"{len(dataset)} images, protocol {args.protocol}, threshold {args.threshold:g}"
     )
     for key in ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1"):
         print(f"  {key:4s} {100 * float(result[key]):6.2f}")
@@ -287,13 +329,53 @@ def _explore(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from mlrkit.data import make_digit_scenes
+    from mlrkit.data import make_digit_scenes, scene_options
 
-    summary = make_digit_scenes(
-        args.root, seed=args.seed, n_train=args.n_train, n_val=args.n_val, progress=True
+    counts = {"n_train": args.n_train, "n_val": args.n_val}
+    options = scene_options(
+        args.variant, seed=args.seed, **{k: v for k, v in counts.items() if v is not None}
     )
-    print(f"wrote the embedded dataset to {args.root}")
+    summary = make_digit_scenes(args.root, progress=True, **options)
+    print(f"wrote the embedded dataset ({args.variant}) to {args.root}")
     print(summary)
+    return 0
+
+
+def _ablation(args: argparse.Namespace) -> int:
+    from mlrkit.ablation import (
+        ABLATION_LOSSES,
+        format_summary,
+        lambda_sweep,
+        lambda_table,
+        plan_ablation,
+        run_ablation,
+        summarize_ablation,
+    )  # fmt: skip
+    from mlrkit.viz import ablation_figure
+
+    epochs = {}
+    for item in args.epochs:
+        name, _, value = item.partition("=")
+        if not value.isdigit():
+            raise ConfigError(f"--epochs takes PRESET=N, got {item!r}")
+        epochs[name] = int(value)
+    runs = plan_ablation(
+        args.presets, args.losses or ABLATION_LOSSES, args.seeds, epochs, args.overrides
+    )
+    if args.lambdas:
+        where = args.lambda_preset
+        runs += lambda_sweep(where, args.lambdas, epochs=epochs.get(where))
+    out = Path(args.out)
+    results = run_ablation(runs, out, max_items=args.max_items)
+    if args.lambdas:
+        lambda_table(results).to_csv(out / "lambda.csv", index=False)
+    summary = summarize_ablation(results[~results["label"].str.contains("@")])
+    summary.to_csv(out / "summary.csv")
+    figure = ablation_figure(results)
+    figure.savefig(out / "ablation.png", dpi=120, bbox_inches="tight")
+    with pd.option_context("display.width", 160):
+        print(format_summary(summary, ("mAP", "CF1", "OF1", "features_silhouette")).to_string())
+    print(f"wrote {out / 'results.csv'}, {out / 'summary.csv'}, {out / 'ablation.png'}")
     return 0
 
 
@@ -329,6 +411,7 @@ COMMANDS = {
     "embed": _embed,
     "explore": _explore,
     "generate": _generate,
+    "ablation": _ablation,
     "demo": _demo,
 }
 

@@ -45,7 +45,10 @@ class DataConfig:
         cache: keep transformed items in memory after the first epoch; only allowed when the
             training transform is deterministic (no flip, no RandAugment).
         limit_train / limit_val: use only the first N items (quick experiments, tests).
-        generate_if_missing: for ``digits``, write the embedded dataset when ``root`` is missing.
+        generate_if_missing: for ``digits``, write the embedded dataset when ``root`` is missing
+            (or was generated with other options than ``generate``).
+        generate: for ``digits``, how the embedded dataset is made: ``{"variant": "hard"}``
+            and/or ``mlrkit.data.make_digit_scenes`` keywords (see ``scene_options``).
         policy: extra keyword arguments for ``build_dataset`` (e.g. VOC ``difficult``).
     """
 
@@ -62,6 +65,7 @@ class DataConfig:
     limit_train: int | None = None
     limit_val: int | None = None
     generate_if_missing: bool = True
+    generate: dict[str, Any] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
 
 

@@ -30,6 +30,21 @@ PRESETS: dict[str, dict[str, Any]] = {
         "optim": {"name": "adamw", "lr": 2e-3, "batch_size": 64, "weight_decay": 1e-4},
         "train": {"epochs": 8},
     },
+    # The harder embedded regime (docs/datasets.md): 5,000 training scenes of 1-5 small, partly
+    # occluded digits over unlabelled half-digits; the same network and optimiser as "digits".
+    # Measured on the 2-core CPU (bce, 15 epochs): val mAP 81.7 at epoch 15 (best 82.2 at 10),
+    # training loss still falling: the network overfits the 5,000 scenes, so more epochs do
+    # not help. 12 epochs take about 2.5 minutes once the images are cached.
+    "digits-hard": {
+        "name": "digits-hard",
+        "data": {
+            "kind": "digits", "root": "data/digits-hard", "image_size": 64, "cache": True,
+            "generate": {"variant": "hard"},
+        },
+        "model": {"backbone": "digitnet", "head": "class_attention"},
+        "optim": {"name": "adamw", "lr": 2e-3, "batch_size": 64, "weight_decay": 1e-4},
+        "train": {"epochs": 12},
+    },
     # SGD recipe: lr 0.01 backbone, x10 head, momentum 0.9, wd 1e-4, batch 32, 30 epochs. The
     # loss is mean-reduced here (the SGD papers' MultiLabelSoftMargin/BCE convention; a summed
     # loss would make lr 0.01 meaningless). Step milestones and clip: our choice (reconstruction).
@@ -68,7 +83,7 @@ def preset(name: str, loss: str | None = None) -> Config:
     """Build a complete config from a named preset.
 
     Args:
-        name: one of :data:`PRESETS` (``digits``, ``voc07``, ``coco14``).
+        name: one of :data:`PRESETS` (``digits``, ``digits-hard``, ``voc07``, ``coco14``).
         loss: a loss setup from :data:`LOSS_SETUP_NAMES`; None keeps the preset's
             (``disc-contrastive``).
 

@@ -11,9 +11,11 @@ from mlrkit.data.csvfile import CsvMultiLabel
 from mlrkit.data.digits import (
     DEFAULT_PAIRS,
     DIGIT_CLASSES,
+    SCENE_VARIANTS,
     ensure_digit_scenes,
     is_digit_scenes_root,
     make_digit_scenes,
+    scene_options,
 )
 from mlrkit.data.digits_summary import DigitScenesSummary, SplitSummary, summarize_digit_scenes
 from mlrkit.data.download import (
@@ -77,7 +79,9 @@ __all__ = [
     "download_coco2014",
     "download_file",
     "download_voc",
+    "SCENE_VARIANTS",
     "ensure_digit_scenes",
+    "scene_options",
     "eval_loader",
     "eval_transform",
     "extract_archive",

@@ -27,16 +27,18 @@ pool. Everything follows from ``seed``: the same seed gives byte-identical files
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 from sklearn.datasets import load_digits
 from tqdm.auto import tqdm
 
+from mlrkit.data.digit_render import COUNT_PROBS, Style, compose_scene, scene_classes
 from mlrkit.data.digits_summary import DigitScenesSummary, summarize_digit_scenes
 from mlrkit.data.errors import DatasetError
 from mlrkit.errors import InvalidInputError
@@ -45,9 +47,11 @@ __all__ = [
     "DIGIT_CLASSES",
     "DEFAULT_PAIRS",
     "MARKER",
+    "SCENE_VARIANTS",
     "ensure_digit_scenes",
     "is_digit_scenes_root",
     "make_digit_scenes",
+    "scene_options",
     "split_source_digits",
 ]
 
@@ -55,7 +59,27 @@ DIGIT_CLASSES: tuple[str, ...] = (
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
 )  # fmt: skip
 DEFAULT_PAIRS: tuple[tuple[int, int], ...] = ((1, 7), (3, 8), (0, 6), (4, 9))
-COUNT_PROBS: tuple[float, ...] = (0.25, 0.35, 0.25, 0.15)  # P(1, 2, 3, 4 digits per scene)
+
+# Named generator settings: what make_digit_scenes gets on top of its defaults. "hard" is the
+# regime where the losses can differ (docs/datasets.md, "The harder regime"): fewer training
+# scenes, 1-5 smaller digits (2.9 on average), 30 % of them partly hidden by an opaque bar, two
+# unlabelled half-digits under them, stronger pixel noise, and confusable pairs that co-occur.
+SCENE_VARIANTS: dict[str, dict[str, Any]] = {
+    "standard": {},
+    "hard": {
+        "n_train": 5000,
+        "n_val": 1000,
+        "digit_size": (13, 22),
+        "count_probs": (0.1, 0.3, 0.3, 0.2, 0.1),
+        "pairs": ((3, 8), (5, 6), (4, 9), (1, 7)),
+        "pair_prob": 0.8,
+        "max_overlap": 0.3,
+        "occlusion": 0.3,
+        "distractors": 2,
+        "noise": 12.0,
+    },
+}
+
 _SPLITS = ("train", "val")
 # Written first by make_digit_scenes: a folder holding it is ours to (re)write.
 MARKER = ".mlrkit-digit-scenes"
@@ -84,106 +108,6 @@ def split_source_digits(
     return {split: np.sort(np.asarray(idx)) for split, idx in pools.items()}
 
 
-def _scene_classes(rng: np.random.Generator, pairs: dict[int, int], pair_prob: float) -> list[int]:
-    """Draw the digit classes of one scene (with the co-occurrence rule of the module doc)."""
-    count = int(rng.choice(len(COUNT_PROBS), p=COUNT_PROBS)) + 1
-    classes = [int(rng.integers(10))]
-    if count >= 2 and classes[0] in pairs and rng.random() < pair_prob:
-        classes.append(pairs[classes[0]])
-    while len(classes) < count:
-        classes.append(int(rng.integers(10)))
-    return classes
-
-
-def _background(rng: np.random.Generator, size: int, clutter: int) -> np.ndarray:
-    """Cluttered background ``(size, size, 3)`` float in [0, 255]: gradient, soft shapes, noise."""
-    a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-    ramp = np.linspace(0.0, 1.0, size)
-    t = ramp[None, :] if rng.random() < 0.5 else ramp[:, None]
-    canvas = a + (b - a) * t[..., None]  # (S, S, 3) by broadcasting
-    for _ in range(int(rng.integers(clutter // 2, clutter + 1))):
-        layer = Image.new("L", (size, size), 0)
-        x0, y0 = rng.uniform(-size / 4, size, 2)
-        w, h = rng.uniform(size / 6, size / 2, 2)
-        box = (float(x0), float(y0), float(x0 + w), float(y0 + h))
-        draw = ImageDraw.Draw(layer)
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=255)
-        alpha = np.asarray(layer, dtype=np.float64)[..., None] / 255.0 * rng.uniform(0.2, 0.5)
-        canvas = canvas * (1 - alpha) + rng.uniform(0, 255, 3) * alpha
-    return canvas + rng.normal(0.0, 8.0, canvas.shape)
-
-
-def _ink_mask(digit: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Upscale an 8x8 digit (values 0..16) to a ``(height, width)`` ink mask in [0, 1]."""
-    image = Image.fromarray((digit / 16.0).astype(np.float32))  # mode "F"
-    mask = np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float64)
-    # Sharpen the bilinear ramp so strokes read as strokes, not blur.
-    return np.clip((mask - 0.15) / 0.55, 0.0, 1.0)
-
-
-def _overlap(box: tuple[int, int, int, int], boxes: list[tuple[int, int, int, int]]) -> float:
-    """Largest intersection of ``box`` with any of ``boxes``, as a fraction of the smaller area."""
-    worst = 0.0
-    x, y, w, h = box
-    for bx, by, bw, bh in boxes:
-        iw = min(x + w, bx + bw) - max(x, bx)
-        ih = min(y + h, by + bh) - max(y, by)
-        if iw > 0 and ih > 0:
-            worst = max(worst, iw * ih / min(w * h, bw * bh))
-    return worst
-
-
-def _contrasting_colour(rng: np.random.Generator, patch: np.ndarray) -> np.ndarray:
-    """A random colour whose luminance differs clearly from the mean of ``patch``."""
-    luminance = float(patch.mean())
-    if luminance > 128:
-        return rng.uniform(0, 90, 3)
-    return rng.uniform(165, 255, 3)
-
-
-def _compose(
-    rng: np.random.Generator,
-    images: np.ndarray,
-    pool: dict[int, np.ndarray],
-    classes: list[int],
-    size: int,
-    digit_size: tuple[int, int],
-    max_overlap: float,
-    clutter: int,
-) -> tuple[np.ndarray, list[dict]]:
-    """Render one scene; returns the uint8 ``(size, size, 3)`` image and its annotations."""
-    canvas = _background(rng, size, clutter)
-    boxes: list[tuple[int, int, int, int]] = []
-    annotations: list[dict] = []
-    for cls in classes:
-        source = int(rng.choice(pool[cls]))
-        side = int(rng.integers(digit_size[0], digit_size[1] + 1))
-        width = max(8, round(side * rng.uniform(0.8, 1.0)))  # digits are taller than wide
-        mask = _ink_mask(images[source], width, side)
-        rows, cols = np.flatnonzero(mask.max(axis=1) > 0.2), np.flatnonzero(mask.max(axis=0) > 0.2)
-        ink = (int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1))
-        best = (float("inf"), 0, 0)
-        for _ in range(30):  # first placement within max_overlap, else the least overlapping one
-            x, y = int(rng.integers(0, size - width + 1)), int(rng.integers(0, size - side + 1))
-            score = _overlap((x + ink[0], y + ink[1], ink[2], ink[3]), boxes)
-            if score < best[0]:
-                best = (score, x, y)
-            if score <= max_overlap:
-                break
-        _, x, y = best
-        region = canvas[y : y + side, x : x + width]  # (h, w, 3)
-        colour = _contrasting_colour(rng, region)
-        alpha = mask[..., None]
-        canvas[y : y + side, x : x + width] = region * (1 - alpha) + colour * alpha
-        box = (x + ink[0], y + ink[1], ink[2], ink[3])
-        boxes.append(box)
-        annotations.append(
-            {"category_id": cls + 1, "bbox": list(box), "area": box[2] * box[3],
-             "iscrowd": 0, "source_index": source}
-        )  # fmt: skip
-    return np.clip(np.rint(canvas), 0, 255).astype(np.uint8), annotations
-
-
 def make_digit_scenes(
     root: str | Path,
     seed: int = 0,
@@ -191,15 +115,22 @@ def make_digit_scenes(
     n_val: int = 1500,
     image_size: int = 64,
     digit_size: tuple[int, int] = (16, 28),
+    count_probs: Sequence[float] = COUNT_PROBS,
     pairs: Sequence[tuple[int, int]] = DEFAULT_PAIRS,
     pair_prob: float = 0.6,
     max_overlap: float = 0.25,
     clutter: int = 6,
+    noise: float = 8.0,
+    occlusion: float = 0.0,
+    distractors: int = 0,
     val_source_fraction: float = 0.25,
     jpeg_quality: int = 92,
     progress: bool = False,
 ) -> DigitScenesSummary:
     """Write the embedded multi-label digit-scene dataset (see the module docstring).
+
+    The defaults are the standard scenes; ``SCENE_VARIANTS["hard"]`` lists the harder regime's
+    settings (``make_digit_scenes(root, **SCENE_VARIANTS["hard"])``).
 
     Args:
         root: output folder; ``train/``, ``val/`` and ``annotations/`` are created inside it,
@@ -210,10 +141,14 @@ def make_digit_scenes(
         n_val: number of validation scenes.
         image_size: side S of the square scenes, in pixels.
         digit_size: inclusive range of digit heights in pixels (the 8x8 source is upscaled).
+        count_probs: ``P(1 digit), P(2 digits), ...`` per scene (sums to 1).
         pairs: digit pairs that co-occur more often than chance.
         pair_prob: probability that a paired digit brings its partner (scenes of >= 2 digits).
         max_overlap: tolerated box intersection, as a fraction of the smaller box.
         clutter: up to this many translucent background shapes per scene.
+        noise: standard deviation of the Gaussian pixel noise (0-255 scale).
+        occlusion: probability that a digit gets an opaque bar over 25-45 % of its box.
+        distractors: unlabelled half-digits (of any class) drawn under the digits per scene.
         val_source_fraction: fraction of each class's source digits reserved for val.
         jpeg_quality: JPEG quality of the written scenes.
         progress: show a tqdm progress bar.
@@ -224,19 +159,31 @@ def make_digit_scenes(
     Raises:
         DatasetError: ``root`` already holds files that are not the embedded dataset (a user's
             folder is never written into).
+        InvalidInputError: inconsistent options (digits larger than the scene, bad probabilities).
     """
     if not digit_size[0] <= digit_size[1] <= image_size:
         raise InvalidInputError(
             f"digit_size {digit_size} must be increasing and fit in {image_size} px"
         )
+    if min(count_probs) < 0 or abs(sum(count_probs) - 1) > 1e-9:
+        raise InvalidInputError(f"count_probs {tuple(count_probs)} must be >= 0 and sum to 1")
+    if not 0 <= occlusion <= 1 or distractors < 0 or noise < 0:
+        raise InvalidInputError(
+            f"occlusion must be in [0, 1] (got {occlusion}), distractors and noise >= 0 "
+            f"(got {distractors}, {noise})"
+        )
+    options = {k: v for k, v in locals().items() if k not in ("root", "progress")}
     root = Path(root)
     _refuse_foreign_folder(root)
     root.mkdir(parents=True, exist_ok=True)
-    (root / MARKER).write_text(json.dumps({"seed": seed, "n_train": n_train, "n_val": n_val}))
+    (root / MARKER).write_text(json.dumps(_jsonable(options)))
     digits = load_digits()
     images, labels = digits.images, digits.target  # (1797, 8, 8), (1797,)
     sources = split_source_digits(labels, val_source_fraction, np.random.default_rng([seed, 0]))
     partner = {a: b for a, b in pairs} | {b: a for a, b in pairs}
+    style = Style(
+        image_size, tuple(digit_size), max_overlap, clutter, noise, occlusion, distractors
+    )
     (root / "annotations").mkdir(parents=True, exist_ok=True)
     for split_index, (split, count) in enumerate(zip(_SPLITS, (n_train, n_val), strict=True)):
         rng = np.random.default_rng([seed, split_index + 1])
@@ -244,10 +191,8 @@ def make_digit_scenes(
         (root / split).mkdir(exist_ok=True)
         records, annotations = [], []
         for image_id in tqdm(range(1, count + 1), desc=split, disable=not progress):
-            classes = _scene_classes(rng, partner, pair_prob)
-            pixels, anns = _compose(
-                rng, images, pool, classes, image_size, digit_size, max_overlap, clutter
-            )
+            classes = scene_classes(rng, partner, pair_prob, count_probs)
+            pixels, anns = compose_scene(rng, images, pool, classes, style)
             file_name = f"{image_id:06d}.jpg"
             Image.fromarray(pixels).save(root / split / file_name, quality=jpeg_quality)
             records.append(
@@ -271,6 +216,34 @@ def make_digit_scenes(
             if int(stale.stem) > count:
                 stale.unlink()
     return summarize_digit_scenes(root, pairs=pairs)
+
+
+def _jsonable(options: dict[str, Any]) -> dict[str, Any]:
+    """Options as JSON reads them back (tuples become lists), so saved and asked compare equal."""
+    return json.loads(json.dumps(options))
+
+
+def scene_options(variant: str = "standard", **overrides: Any) -> dict[str, Any]:
+    """The :func:`make_digit_scenes` keywords of a named variant, with ``overrides`` on top.
+
+    Example:
+        >>> scene_options("hard", seed=3)["n_train"], scene_options("hard", seed=3)["seed"]
+        (2000, 3)
+
+    Raises:
+        InvalidInputError: unknown variant or keyword.
+    """
+    if variant not in SCENE_VARIANTS:
+        raise InvalidInputError(
+            f"unknown digit-scene variant {variant!r}; choose one of {sorted(SCENE_VARIANTS)}"
+        )
+    allowed = set(inspect.signature(make_digit_scenes).parameters) - {"root"}
+    unknown = sorted(set(overrides) - allowed)
+    if unknown:
+        raise InvalidInputError(
+            f"unknown digit-scene option(s) {unknown}; valid: variant, {', '.join(sorted(allowed))}"
+        )
+    return SCENE_VARIANTS[variant] | overrides
 
 
 def is_digit_scenes_root(root: str | Path) -> bool:
@@ -305,14 +278,44 @@ def ensure_digit_scenes(root: str | Path, **options: Any) -> Path:
     """Generate the embedded dataset into ``root`` unless it is complete.
 
     Writes only when ``root`` is missing, empty, or a partial write of the embedded dataset;
-    a complete one is left alone. ``options`` go to :func:`make_digit_scenes` (defaults: the
-    dataset every preset expects).
+    a complete one is left alone. ``options`` go to :func:`make_digit_scenes` (see
+    :func:`scene_options` for the named variants). When ``options`` are given, a complete
+    folder must have been made with them (its marker file records them; a folder from before
+    the marker recorded options counts as the defaults with its seed and counts).
 
     Raises:
-        DatasetError: ``root`` holds other files (see :func:`make_digit_scenes`).
+        DatasetError: ``root`` holds other files (see :func:`make_digit_scenes`), or was
+            generated with other ``options`` (it is never regenerated silently: another run
+            may be reading it).
     """
     root = Path(root)
     complete = all((root / "annotations" / f"instances_{s}.json").is_file() for s in _SPLITS)
     if not (complete and is_digit_scenes_root(root)):
         make_digit_scenes(root, **options)
+        return root
+    if options:
+        saved, wanted = _saved_options(root), _wanted(options)
+        differ = {k: (saved.get(k), v) for k, v in wanted.items() if saved.get(k) != v}
+        if differ:
+            listed = ", ".join(f"{k}: {a} there, {b} asked" for k, (a, b) in differ.items())
+            raise DatasetError(
+                f"{root} holds digit scenes generated with other options ({listed}). Use "
+                "another data.root, or regenerate it: python -m mlrkit generate --root "
+                f"{root} --variant <standard|hard> (or make_digit_scenes({str(root)!r}, ...))."
+            )
     return root
+
+
+def _wanted(options: dict[str, Any]) -> dict[str, Any]:
+    parameters = inspect.signature(make_digit_scenes).parameters
+    defaults = {n: p.default for n, p in parameters.items() if n not in ("root", "progress")}
+    return _jsonable(defaults | {k: v for k, v in options.items() if k != "progress"})
+
+
+def _saved_options(root: Path) -> dict[str, Any]:
+    """The options recorded in ``root``'s marker, completed with the defaults of the time."""
+    try:
+        saved = json.loads((root / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    return _wanted(saved if isinstance(saved, dict) else {})

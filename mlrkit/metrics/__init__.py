@@ -24,6 +24,7 @@ computed at once (one sort per column, no Python loop over classes).
 
 from ._inputs import MetricsWarning
 from .accumulator import MetricAccumulator
+from .protocols import PROTOCOLS, protocol_metrics
 from .ranking import (
     average_precision,
     mean_average_precision,
@@ -34,11 +35,13 @@ from .tables import per_class_table, summary_table
 from .threshold import threshold_metrics
 
 __all__ = [
+    "PROTOCOLS",
     "MetricAccumulator",
     "MetricsWarning",
     "average_precision",
     "mean_average_precision",
     "per_class_table",
+    "protocol_metrics",
     "summary_table",
     "threshold_metrics",
     "voc07_11point_ap",

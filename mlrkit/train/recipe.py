@@ -27,11 +27,12 @@ from mlrkit.data import (
     eval_loader,
     eval_transform,
     policy_options,
+    scene_options,
     train_loader,
     train_transform,
 )
 from mlrkit.distributed import barrier, dist_info
-from mlrkit.errors import ConfigError, MlrkitError
+from mlrkit.errors import ConfigError, InvalidInputError, MlrkitError
 from mlrkit.losses import MultiLabelObjective, build_objective, setup_options
 from mlrkit.models import build_model, head_options
 
@@ -59,7 +60,8 @@ def check_config(cfg: Config) -> Config:
     """Check the dict fields against their targets' signatures; returns ``cfg``.
 
     ``loss.objective_kwargs`` against the loss setup's options, ``model.head_kwargs`` against
-    the head's, ``data.policy`` against the dataset loader's, so a typo fails when the config is
+    the head's, ``data.policy`` against the dataset loader's, ``data.generate`` against the
+    digit-scene options, so a typo fails when the config is
     built, naming the field, the bad key and the valid keys, not after the datasets are loaded.
 
     Raises:
@@ -79,6 +81,11 @@ def check_config(cfg: Config) -> Config:
         "data.policy", cfg.data.policy, policy_options(cfg.data.kind),
         f"dataset kind {cfg.data.kind!r}",
     )  # fmt: skip
+    if cfg.data.generate:
+        try:
+            scene_options(**cfg.data.generate)
+        except InvalidInputError as err:
+            raise ConfigError(f"data.generate: {err}") from None
     return cfg
 
 
@@ -91,7 +98,7 @@ def prepare_data(data: DataConfig) -> Path:
     root = Path(data.root)
     if data.kind == "digits" and data.generate_if_missing:
         if dist_info().is_main:
-            ensure_digit_scenes(root)
+            ensure_digit_scenes(root, **scene_options(**data.generate))
         barrier()
     return root
 

@@ -1,5 +1,6 @@
 """Plots: each takes ``ax=None`` and returns the Axes it drew on (matplotlib / seaborn)."""
 
+from mlrkit.viz.ablation import ablation_figure, plot_ablation
 from mlrkit.viz.attention import plot_attention, plot_attention_grid, upsample_attention
 from mlrkit.viz.data import (
     centroid_cosine,
@@ -13,9 +14,11 @@ from mlrkit.viz.samples import plot_sample_grid
 from mlrkit.viz.training import plot_training_curves
 
 __all__ = [
+    "ablation_figure",
     "centroid_cosine",
     "class_palette",
     "label_cooccurrence",
+    "plot_ablation",
     "plot_attention",
     "plot_attention_grid",
     "plot_centroid_cosine_vs_cooccurrence",

@@ -1,0 +1,116 @@
+"""The ablation runner on a tiny configuration: columns, reuse of finished runs, the summary."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mlrkit.ablation as ablation
+from mlrkit.ablation import (
+    SEPARATION_COLUMNS,
+    format_summary,
+    lambda_sweep,
+    plan_ablation,
+    run_ablation,
+    summarize_ablation,
+)
+from mlrkit.errors import ConfigError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+EXPECTED_COLUMNS = [
+    "preset", "loss", "seed", "epochs", "overrides", "label", "mAP", "CF1", "OF1",
+    *[f"embedding_{c}" for c in SEPARATION_COLUMNS],
+    *[f"features_{c}" for c in SEPARATION_COLUMNS],
+    "train_seconds", "run_dir",
+]  # fmt: skip
+
+
+@pytest.fixture
+def tiny_plan(tiny_overrides: list[str]) -> list[ablation.AblationRun]:
+    overrides = [o for o in tiny_overrides if not o.startswith("train.epochs")]
+    return plan_ablation(
+        presets=("digits",), losses=("bce", "disc-contrastive"), seeds=(0, 1),
+        epochs={"digits": 1}, overrides=overrides,
+    )  # fmt: skip
+
+
+def test_the_plan_covers_every_preset_loss_and_seed_in_order() -> None:
+    runs = plan_ablation(seeds=(0, 1, 2))
+    assert len(runs) == 2 * 5 * 3
+    assert [(r.preset, r.loss, r.seed) for r in runs[:4]] == [
+        ("digits", "bce", 0), ("digits", "bce", 1), ("digits", "bce", 2), ("digits", "asl", 0),
+    ]  # fmt: skip
+    assert {r.epochs for r in runs if r.preset == "digits-hard"} == {
+        ablation.ABLATION_EPOCHS["digits-hard"]
+    }
+    with pytest.raises(ConfigError, match="unknown loss setup 'focal'"):
+        plan_ablation(losses=("focal",))
+    with pytest.raises(ConfigError, match="unknown preset 'cifar'"):
+        plan_ablation(presets=("cifar",))
+
+
+def test_lambda_sweep_sets_the_discriminative_weight(tmp_path: Path) -> None:
+    runs = lambda_sweep(weights=(0.1, 2.0), epochs=1)
+    assert [r.label for r in runs] == ["disc-contrastive@0.1", "disc-contrastive@2"]
+    cfg = ablation._config(runs[1])
+    assert cfg.loss.objective_kwargs["disc_weight"] == 2.0
+    assert runs[1].directory(tmp_path) == tmp_path / "digits-hard" / "disc-contrastive@2" / "seed0"
+
+
+def test_runner_writes_every_column_and_reuses_finished_runs(
+    tmp_path: Path, tiny_plan: list[ablation.AblationRun], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = run_ablation(tiny_plan, tmp_path, progress=False)
+    csv = pd.read_csv(tmp_path / "results.csv")
+    assert list(csv.columns) == EXPECTED_COLUMNS
+    assert list(first.columns) == EXPECTED_COLUMNS
+    assert len(csv) == 4 and (csv["train_seconds"] > 0).all()
+    # BCE has no projection head: its embedding space is NaN, its feature space is measured.
+    bce = csv[csv["loss"] == "bce"]
+    assert bce["embedding_silhouette"].isna().all()
+    assert bce["features_silhouette"].notna().all()
+    assert csv[csv["loss"] == "disc-contrastive"]["embedding_silhouette"].notna().all()
+    # The scores are the ones the run's own validation log reports for its last epoch.
+    history = pd.read_json(Path(csv["run_dir"][0]) / "metrics.jsonl", lines=True)
+    assert csv["mAP"][0] == pytest.approx(100 * history["val_mAP"].iloc[-1], abs=1e-9)
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(ablation, "fit", no_training)
+    monkeypatch.setattr(ablation, "_measure", no_training)
+    again = run_ablation(tiny_plan, tmp_path, progress=False)
+    pd.testing.assert_frame_equal(again, first)
+
+
+def test_a_finished_but_unmeasured_run_is_only_measured(
+    tmp_path: Path, tiny_plan: list[ablation.AblationRun], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = tiny_plan[:1]
+    run_ablation(one, tmp_path, progress=False)
+    (one[0].directory(tmp_path) / ablation.ROW_FILE).unlink()
+    monkeypatch.setattr(ablation, "fit", lambda *a, **k: pytest.fail("trained again"))
+    row = run_ablation(one, tmp_path, progress=False).iloc[0]
+    assert row["train_seconds"] == 0 and not math.isnan(row["mAP"])
+
+
+def test_summary_is_mean_and_sample_std_over_seeds() -> None:
+    rng = np.random.default_rng(0)
+    rows = [
+        {"preset": p, "label": name, "seed": s, "mAP": rng.uniform(50, 90), "CF1": 1.0, "OF1": 2.0}
+        for p in ("a", "b") for name in ("bce", "disc") for s in range(3)
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows)
+    summary = summarize_ablation(frame)
+    values = frame[(frame.preset == "b") & (frame.label == "disc")]["mAP"].to_numpy()
+    assert summary.loc[("b", "disc"), ("mAP", "mean")] == pytest.approx(sum(values) / 3)
+    sample_std = math.sqrt(sum((v - values.mean()) ** 2 for v in values) / 2)
+    assert summary.loc[("b", "disc"), ("mAP", "std")] == pytest.approx(sample_std)
+    assert summary.loc[("a", "bce"), ("seeds", "n")] == 3
+    text = format_summary(summary)
+    assert text.loc[("a", "bce"), "CF1"] == "1.00 ± 0.00"
