@@ -228,7 +228,7 @@ def scene_options(variant: str = "standard", **overrides: Any) -> dict[str, Any]
 
     Example:
         >>> scene_options("hard", seed=3)["n_train"], scene_options("hard", seed=3)["seed"]
-        (2000, 3)
+        (5000, 3)
 
     Raises:
         InvalidInputError: unknown variant or keyword.
