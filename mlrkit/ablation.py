@@ -32,7 +32,7 @@ from mlrkit.explore import SPACES, extract_embeddings, separation_report
 from mlrkit.presets import PRESETS, preset
 from mlrkit.runs import evaluate_split, load_run, split_dataset
 from mlrkit.train import fit
-from mlrkit.train.rundir import read_history
+from mlrkit.train.rundir import run_finished
 
 __all__ = [
     "ABLATION_EPOCHS",
@@ -159,15 +159,6 @@ def _config(run: AblationRun) -> Any:
     return apply_overrides(cfg, list(run.overrides))
 
 
-def _finished(run_dir: Path, epochs: int) -> bool:
-    history = run_dir / "metrics.jsonl"
-    return (
-        (run_dir / "last.pt").is_file()
-        and history.is_file()
-        and (len(read_history(history)) >= epochs)
-    )
-
-
 def _measure(run_dir: Path, max_items: int | None, progress: bool) -> dict[str, float]:
     """Scores of ``last.pt`` on the validation split and the separation in both spaces."""
     trained = load_run(run_dir / "last.pt", device="cpu")
@@ -217,11 +208,11 @@ def run_ablation(
         run_dir = run.directory(out)
         bar.set_postfix_str(f"{run.preset} {run.label or run.loss} seed {run.seed}")
         saved = run_dir / ROW_FILE
-        if saved.is_file() and _finished(run_dir, run.epochs):
+        if saved.is_file() and run_finished(run_dir, run.epochs):
             row = json.loads(saved.read_text(encoding="utf-8"))
         else:
             seconds = 0.0
-            if not _finished(run_dir, run.epochs):
+            if not run_finished(run_dir, run.epochs):
                 start = time.perf_counter()
                 fit(_config(run), run_dir, resume=(run_dir / "config.json").is_file())
                 seconds = time.perf_counter() - start

@@ -17,7 +17,9 @@ from typing import Any
 from mlrkit.errors import RunDirectoryError
 from mlrkit.train.checkpoint import CheckpointError, load_checkpoint
 
-__all__ = ["RUN_FILES", "discard_run", "read_history", "resume_point", "write_history"]
+__all__ = [
+    "RUN_FILES", "discard_run", "read_history", "resume_point", "run_finished", "write_history",
+]  # fmt: skip
 
 RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt")
 
@@ -112,3 +114,14 @@ def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
     tmp.replace(path)
+
+
+def run_finished(run_dir: str | Path, epochs: int) -> bool:
+    """Whether ``run_dir`` holds a ``last.pt`` and at least ``epochs`` rows of history."""
+    run_dir = Path(run_dir)
+    history = run_dir / "metrics.jsonl"
+    return (
+        (run_dir / "last.pt").is_file()
+        and history.is_file()
+        and len(read_history(history)) >= epochs
+    )

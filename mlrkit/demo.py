@@ -1,0 +1,125 @@
+"""What the notebooks and ``make demo`` share: where things go, the two runs, load-or-train.
+
+The notebooks compare two runs on the embedded digits, identical but for the loss:
+
+- ``baseline``: the class-attention head trained with BCE;
+- ``method``: the same head with ASL + variant A (``disc-contrastive``: class-specific features
+  projected and pulled together per class, pushed apart across classes).
+
+Every notebook's first cell calls :func:`notebook_setup`, which reads three environment
+variables so the same notebooks run for a reader, for ``make demo`` and for the tests:
+
+- ``MLRKIT_FAST=1``: a small dataset (``data/digits-fast``: 600 training and 300 validation
+  scenes) and 2 epochs, so every notebook runs in seconds (the tests set it);
+- ``MLRKIT_RUNS``: where runs and figures go (default ``runs/demo`` of the repository);
+- ``MLRKIT_DATA``: the folder of the datasets (default ``data`` of the repository).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlrkit.config import Config, apply_overrides
+from mlrkit.presets import preset
+from mlrkit.train import fit
+from mlrkit.train.rundir import run_finished
+
+__all__ = ["DEMO_LOSSES", "NotebookSetup", "demo_config", "ensure_run", "notebook_setup"]
+
+# Run name -> loss setup. Same head, same data, same optimiser, same seed: only the loss differs.
+DEMO_LOSSES: dict[str, str] = {"baseline": "bce", "method": "disc-contrastive"}
+FAST_SCENES = {"n_train": 600, "n_val": 300}
+FAST_EPOCHS = 2
+_REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class NotebookSetup:
+    """Paths and switches of a notebook session (see the module docstring).
+
+    Attributes:
+        fast: the small, quick configuration.
+        data: the embedded dataset's folder.
+        runs: where the two runs and the figures go.
+        figures: ``runs/figures``: every PNG a notebook saves.
+        seed: the training seed.
+        device: ``"auto"`` (cuda, then mps, then cpu) or a torch device string.
+    """
+
+    fast: bool
+    data: Path
+    runs: Path
+    figures: Path
+    seed: int = 0
+    device: str = "auto"
+    overrides: tuple[str, ...] = field(default=())
+
+    def config(self, name: str) -> Config:
+        """The config of the ``baseline`` or ``method`` run (see :func:`demo_config`)."""
+        return demo_config(name, self)
+
+
+def notebook_setup(
+    fast: bool | None = None, seed: int = 0, device: str = "auto", root: str | Path | None = None
+) -> NotebookSetup:
+    """Read ``MLRKIT_FAST``, ``MLRKIT_RUNS`` and ``MLRKIT_DATA`` (arguments win) and make the
+    folders. ``root`` is the repository (default: the one this package is installed from,
+    or the current folder when installed elsewhere)."""
+    if fast is None:
+        fast = os.environ.get("MLRKIT_FAST", "0") not in ("", "0", "false", "False")
+    base = Path(root) if root is not None else (_REPO if (_REPO / "pyproject.toml").is_file()
+                                                else Path.cwd())  # fmt: skip
+    data = Path(os.environ.get("MLRKIT_DATA", base / "data"))
+    runs = Path(os.environ.get("MLRKIT_RUNS", base / "runs" / ("demo-fast" if fast else "demo")))
+    figures = runs / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    return NotebookSetup(fast, data, runs, figures, seed, device)
+
+
+def demo_config(name: str, setup: NotebookSetup) -> Config:
+    """The ``digits`` preset with the loss of ``name`` (:data:`DEMO_LOSSES`), the setup's data
+    folder, seed and device; in fast mode the small dataset and :data:`FAST_EPOCHS` epochs."""
+    if name not in DEMO_LOSSES:
+        raise KeyError(f"unknown demo run {name!r}; choose one of {sorted(DEMO_LOSSES)}")
+    cfg = preset("digits", loss=DEMO_LOSSES[name])
+    folder = "digits-fast" if setup.fast else "digits"
+    overrides = [
+        f"data.root={setup.data / folder}",
+        f"train.seed={setup.seed}",
+        f"train.device={setup.device}",
+    ]
+    if setup.fast:
+        overrides += [
+            "data.generate=" + json.dumps(FAST_SCENES),
+            f"train.epochs={FAST_EPOCHS}",
+        ]
+    return apply_overrides(cfg, overrides + list(setup.overrides))
+
+
+def ensure_run(cfg: Config, run_dir: str | Path, *, verbose: bool = True) -> bool:
+    """Load-if-exists-else-train: train ``cfg`` into ``run_dir`` unless it is finished there.
+
+    A finished run (``cfg.train.epochs`` epochs logged) is left alone; an interrupted one
+    resumes; a new one trains. Prints which happened when ``verbose``.
+
+    Returns:
+        True when it trained (all or part of the run), False when it reused a finished run.
+    """
+    run_dir = Path(run_dir)
+    if run_finished(run_dir, cfg.train.epochs):
+        if verbose:
+            print(f"loaded {run_dir}: finished ({cfg.train.epochs} epochs), not retrained")
+        return False
+    resume = (run_dir / "config.json").is_file()
+    if verbose:
+        what = "resuming" if resume else "training"
+        print(f"{what} {run_dir} ({cfg.loss.setup}, {cfg.train.epochs} epochs)")
+    start = time.perf_counter()
+    fit(cfg, run_dir, resume=resume)
+    if verbose:
+        print(f"trained {run_dir} in {time.perf_counter() - start:.0f} s")
+    return True
