@@ -23,12 +23,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from mlrkit.config import Config, apply_overrides
 from mlrkit.presets import preset
 from mlrkit.train import fit
 from mlrkit.train.rundir import run_finished
 
-__all__ = ["DEMO_LOSSES", "NotebookSetup", "demo_config", "ensure_run", "notebook_setup"]
+__all__ = [
+    "DEMO_LOSSES", "NotebookSetup", "demo_config", "ensure_run", "notebook_setup",
+    "run_notebooks", "write_results",
+]  # fmt: skip
 
 # Run name -> loss setup. Same head, same data, same optimiser, same seed: only the loss differs.
 DEMO_LOSSES: dict[str, str] = {"baseline": "bce", "method": "disc-contrastive"}
@@ -64,20 +69,93 @@ class NotebookSetup:
 
 
 def notebook_setup(
-    fast: bool | None = None, seed: int = 0, device: str = "auto", root: str | Path | None = None
+    fast: bool | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    *,
+    runs: str | Path | None = None,
+    data: str | Path | None = None,
 ) -> NotebookSetup:
     """Read ``MLRKIT_FAST``, ``MLRKIT_RUNS`` and ``MLRKIT_DATA`` (arguments win) and make the
-    folders. ``root`` is the repository (default: the one this package is installed from,
-    or the current folder when installed elsewhere)."""
+    folders. Defaults are relative to the repository this package runs from (or to the current
+    folder when it is installed elsewhere): ``data`` and ``runs/demo`` (``runs/demo-fast``)."""
     if fast is None:
         fast = os.environ.get("MLRKIT_FAST", "0") not in ("", "0", "false", "False")
-    base = Path(root) if root is not None else (_REPO if (_REPO / "pyproject.toml").is_file()
-                                                else Path.cwd())  # fmt: skip
-    data = Path(os.environ.get("MLRKIT_DATA", base / "data"))
-    runs = Path(os.environ.get("MLRKIT_RUNS", base / "runs" / ("demo-fast" if fast else "demo")))
+    base = _REPO if (_REPO / "pyproject.toml").is_file() else Path.cwd()
+    default_runs = base / "runs" / ("demo-fast" if fast else "demo")
+    data = Path(data or os.environ.get("MLRKIT_DATA", base / "data")).resolve()
+    runs = Path(runs or os.environ.get("MLRKIT_RUNS", default_runs)).resolve()
     figures = runs / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     return NotebookSetup(fast, data, runs, figures, seed, device)
+
+
+def run_notebooks(
+    notebooks: list[Path], setup: NotebookSetup, timeout: int = 1800
+) -> dict[str, float]:
+    """Execute ``notebooks`` in order from their own folder with ``setup``'s environment; write
+    each executed notebook and its HTML export to ``setup.runs / "notebooks"``.
+
+    Returns:
+        Seconds per notebook name.
+
+    Raises:
+        nbclient.exceptions.CellExecutionError: a cell failed (the message names it).
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    out = setup.runs / "notebooks"
+    out.mkdir(parents=True, exist_ok=True)
+    # The kernels inherit the environment: the same paths and mode as this process.
+    os.environ |= {
+        "MLRKIT_FAST": "1" if setup.fast else "0",
+        "MLRKIT_RUNS": str(setup.runs),
+        "MLRKIT_DATA": str(setup.data),
+    }
+    timings = {}
+    for path in notebooks:
+        print(f"running {path.name} ...", flush=True)
+        start = time.perf_counter()
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(
+            nb, timeout=timeout, kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+        )  # fmt: skip
+        client.execute()
+        nbformat.write(nb, out / path.name)
+        html, _ = HTMLExporter().from_notebook_node(nb)
+        (out / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
+        timings[path.name] = time.perf_counter() - start
+        print(f"  done in {timings[path.name]:.0f} s -> {out / path.name}", flush=True)
+    return timings
+
+
+def write_results(setup: NotebookSetup) -> Path:
+    """``results.md``: the scores (from ``03_evaluate_map``) and the separation overall rows
+    (from ``04_feature_space``) of both runs, as Markdown tables."""
+    lines = ["# Results of the demo", ""]
+    lines += [
+        f"Embedded digits{' (fast mode: 600 scenes, 2 epochs)' if setup.fast else ''}, "
+        "validation split, weights after the last epoch. `baseline`: class-attention head + "
+        "BCE; `method`: the same head + ASL + variant A.",
+        "",
+    ]
+    for name, title, columns in (
+        ("scores.csv", "Scores (%, threshold 0.5)", ["mAP", "CF1", "OF1", "CP", "CR", "OP", "OR"]),
+        ("separation.csv", "Class separation, overall (cosine)", None),
+    ):
+        path = setup.runs / name
+        if not path.is_file():
+            lines += [f"## {title}", "", f"(missing: {path} is written by the notebooks)", ""]
+            continue
+        frame = pd.read_csv(path, index_col=0)
+        frame = frame[columns] if columns else frame.drop(columns=["n"], errors="ignore")
+        lines += [f"## {title}", "", *_markdown(frame.round(3)), ""]
+    results = setup.runs / "results.md"
+    results.write_text("\n".join(lines), encoding="utf-8")
+    return results
 
 
 def demo_config(name: str, setup: NotebookSetup) -> Config:
@@ -123,3 +201,15 @@ def ensure_run(cfg: Config, run_dir: str | Path, *, verbose: bool = True) -> boo
     if verbose:
         print(f"trained {run_dir} in {time.perf_counter() - start:.0f} s")
     return True
+
+
+def _markdown(frame: pd.DataFrame) -> list[str]:
+    """A DataFrame as Markdown table lines (the index first)."""
+    header = ["", *map(str, frame.columns)]
+    rows = [[str(i), *(f"{v:g}" if isinstance(v, float) else str(v) for v in r)]
+            for i, r in zip(frame.index, frame.itertuples(index=False), strict=True)]  # fmt: skip
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(r) + " |" for r in rows),
+    ]
