@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lab bench lint clean
+.PHONY: setup demo ablation test test-fast lab bench lint clean
 
 setup: $(STAMP)
 
@@ -15,15 +15,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-# The main job on the embedded dataset: generate and summarise it, train the default method
-# (resumes, so a finished run is not retrained), then evaluate best.pt per class.
-DEMO := runs/demo
+# The main job on the embedded dataset: train (or reuse) the baseline and the method, execute
+# notebooks 01-06 in order, and write runs/demo/{notebooks,figures,results.md}.
 demo: $(STAMP)
-	$(BIN)/python -m mlrkit generate --root data/digits
-	$(BIN)/python -m mlrkit train --preset digits --out $(DEMO)/digits $(if $(wildcard $(DEMO)/digits/config.json),--resume)
-	$(BIN)/python -m mlrkit evaluate $(DEMO)/digits --per-class > $(DEMO)/per_class.txt
-	@cat $(DEMO)/per_class.txt
-	$(BIN)/python -m mlrkit predict $(DEMO)/digits --out $(DEMO)/val_scores.csv
+	$(BIN)/python -m mlrkit demo --out runs/demo
+
+# The loss ablation (30 runs + the lambda sweep, about 90 minutes on 2 CPU cores; resumable:
+# finished runs are reused). Writes runs/ablation/{results.csv,summary.csv,lambda.csv,ablation.png}.
+ablation: $(STAMP)
+	$(BIN)/python -m mlrkit ablation --out runs/ablation --presets digits-hard digits --lambdas 0.1 0.5 1 2
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlrkit.config import Config, apply_overrides
+from mlrkit.config import Config, apply_overrides, config_to_dict, load_config
+from mlrkit.errors import RunDirectoryError
 from mlrkit.presets import preset
 from mlrkit.train import fit
 from mlrkit.train.rundir import run_finished
@@ -88,6 +89,28 @@ def notebook_setup(
     figures = runs / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     return NotebookSetup(fast, data, runs, figures, seed, device)
+
+
+# Fields that do not change what is trained: a run may be reused across them.
+_NOT_THE_EXPERIMENT = ("train.device", "train.progress", "data.num_workers")
+
+
+def _check_same_experiment(cfg: Config, run_dir: Path) -> None:
+    saved_path = run_dir / "config.json"
+    if not saved_path.is_file():
+        return
+    flat = lambda c: pd.json_normalize(config_to_dict(c)).iloc[0].to_dict()  # noqa: E731
+    saved, wanted = flat(load_config(saved_path)), flat(cfg)
+    differ = sorted(
+        k for k in saved.keys() | wanted.keys()
+        if k not in _NOT_THE_EXPERIMENT and str(saved.get(k)) != str(wanted.get(k))
+    )  # fmt: skip
+    if differ:
+        shown = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} asked" for k in differ)
+        raise RunDirectoryError(
+            f"{run_dir} holds a run of another experiment ({shown}); delete the folder to "
+            "train this config there, or use another folder"
+        )
 
 
 def run_notebooks(
@@ -186,8 +209,14 @@ def ensure_run(cfg: Config, run_dir: str | Path, *, verbose: bool = True) -> boo
 
     Returns:
         True when it trained (all or part of the run), False when it reused a finished run.
+
+    Raises:
+        mlrkit.errors.RunDirectoryError: ``run_dir`` holds a run of another experiment (its
+            ``config.json`` differs from ``cfg`` in a field other than the device or the
+            progress bars): it is neither reused nor overwritten.
     """
     run_dir = Path(run_dir)
+    _check_same_experiment(cfg, run_dir)
     if run_finished(run_dir, cfg.train.epochs):
         if verbose:
             print(f"loaded {run_dir}: finished ({cfg.train.epochs} epochs), not retrained")

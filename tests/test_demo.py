@@ -1,0 +1,64 @@
+"""What the notebooks share: the setup from the environment, load-or-train, results.md."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlrkit.config import Config
+from mlrkit.demo import DEMO_LOSSES, ensure_run, notebook_setup, write_results
+from mlrkit.errors import RunDirectoryError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_setup_reads_the_environment_and_arguments_win(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLRKIT_FAST", "1")
+    monkeypatch.setenv("MLRKIT_RUNS", str(tmp_path / "r"))
+    monkeypatch.setenv("MLRKIT_DATA", str(tmp_path / "d"))
+    setup = notebook_setup()
+    assert (setup.fast, setup.runs, setup.data) == (True, tmp_path / "r", tmp_path / "d")
+    assert setup.figures.is_dir()
+    cfg = setup.config("method")
+    assert cfg.loss.setup == DEMO_LOSSES["method"] and cfg.train.epochs == 2
+    assert cfg.data.root == str(tmp_path / "d" / "digits-fast")
+    assert cfg.data.generate == {"n_train": 600, "n_val": 300}
+    full = notebook_setup(fast=False, runs=tmp_path / "x")
+    assert full.runs == tmp_path / "x" and full.config("baseline").data.generate == {}
+    assert full.config("baseline").loss.setup == "bce"
+
+
+def test_ensure_run_trains_once_then_loads_and_refuses_another_experiment(
+    tmp_path: Path, tiny_config: Callable[..., Config], capsys: pytest.CaptureFixture
+) -> None:
+    cfg = tiny_config("train.epochs=1", loss="bce")
+    run = tmp_path / "run"
+    assert ensure_run(cfg, run) is True
+    stamp = (run / "last.pt").stat().st_mtime_ns
+    assert ensure_run(cfg, run) is False
+    assert "not retrained" in capsys.readouterr().out
+    assert (run / "last.pt").stat().st_mtime_ns == stamp
+    cfg.train.device = "auto"  # where it runs is not what it is: still the same run
+    assert ensure_run(cfg, run) is False
+    with pytest.raises(RunDirectoryError, match=r"another experiment \(optim.lr: 0.003 there"):
+        ensure_run(tiny_config("train.epochs=1", "optim.lr=0.01", loss="bce"), run)
+    # More epochs change the schedule of every epoch (one-cycle): another experiment too.
+    with pytest.raises(RunDirectoryError, match="train.epochs: 1 there, 2 asked"):
+        ensure_run(tiny_config("train.epochs=2", loss="bce"), run)
+
+
+def test_results_md_holds_both_tables(tmp_path: Path) -> None:
+    setup = notebook_setup(fast=False, runs=tmp_path)
+    pd.DataFrame(
+        {"mAP": [90.5, 91.25], "CF1": [80.0, 81.0], "OF1": [82.0, 83.0], "CP": 1.0, "CR": 1.0,
+         "OP": 1.0, "OR": 1.0, "images": 5},
+        index=["baseline", "method"],
+    ).to_csv(tmp_path / "scores.csv")  # fmt: skip
+    text = write_results(setup).read_text(encoding="utf-8")
+    assert "| method | 91.25 | 81 | 83 |" in text
+    assert "(missing:" in text and "separation.csv" in text  # said, not silently dropped
