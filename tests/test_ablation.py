@@ -114,3 +114,27 @@ def test_summary_is_mean_and_sample_std_over_seeds() -> None:
     assert summary.loc[("a", "bce"), ("seeds", "n")] == 3
     text = format_summary(summary)
     assert text.loc[("a", "bce"), "CF1"] == "1.00 ± 0.00"
+
+
+def test_the_ablation_plot_draws_the_seed_means_and_refuses_mixed_presets() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mlrkit.viz import ablation_figure, plot_ablation
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        [{"preset": p, "label": name, "seed": s, "mAP": rng.uniform(60, 90),
+          "embedding_silhouette": np.nan if name == "bce" else rng.uniform(0, 1)}
+         for p in ("a", "b") for name in ("bce", "disc") for s in range(3)]
+    )  # fmt: skip
+    one = frame[frame.preset == "a"]
+    ax = plot_ablation(one, "mAP")
+    heights = [patch.get_height() for patch in ax.patches]
+    assert heights == pytest.approx(one.groupby("label", sort=False)["mAP"].mean().tolist())
+    ax = plot_ablation(one, "embedding_silhouette")
+    assert "n/a" in [t.get_text() for t in ax.texts]  # bce has no projection: said, not blank
+    with pytest.raises(ValueError, match="one preset"):
+        plot_ablation(frame, "mAP")
+    figure = ablation_figure(frame, ("mAP", "embedding_silhouette"))
+    assert len(figure.axes) == 4

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from mlrkit.cli import build_parser, main, train_config
 from mlrkit.config import sadcl_stage1_epochs
@@ -97,6 +97,29 @@ def test_predict_csv_and_evaluate_agree_with_sklearn(trained_run, tmp_path: Path
     # sigmoid is monotone, so the CSV's probabilities rank like the logits.
     assert printed == pytest.approx(100 * expected, abs=0.006)
     assert "AP zero" in out and "CF1" in out
+
+
+def test_evaluate_under_a_published_protocol(trained_run, tmp_path: Path, capsys) -> None:
+    data, run = trained_run
+    csv = tmp_path / "scores.csv"
+    assert main(["predict", str(run), "--out", str(csv), "--device", "cpu"]) == 0
+    val = build_dataset("digits", data, "val")
+    scores = pd.read_csv(csv)[list(val.classes)].to_numpy()
+    # q2l: VOC-interpolated AP; an independent oracle is the precision envelope of sklearn's curve.
+    aps = []
+    for k in range(10):
+        precision, recall, _ = precision_recall_curve(val.targets[:, k].numpy(), scores[:, k])
+        envelope = np.maximum.accumulate(precision)  # recall is decreasing along the arrays
+        aps.append(float(np.sum(-np.diff(recall) * envelope[:-1])))
+    capsys.readouterr()
+    argv = ["evaluate", str(run / "best.pt"), "--device", "cpu", "--protocol", "q2l"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    printed = float(next(line for line in out.splitlines() if "mAP" in line).split()[-1])
+    assert "protocol q2l" in out
+    assert printed == pytest.approx(100 * np.mean(aps), abs=0.006)
+    assert main([*argv, "--per-class"]) == 2
+    assert "--per-class is for the default protocol" in capsys.readouterr().err
 
 
 def test_embed_writes_class_features(trained_run, tmp_path: Path) -> None:
