@@ -52,7 +52,6 @@ become 0), so -1 is turned into 0 before counting, the meaning their pipelines g
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -60,7 +59,13 @@ import numpy as np
 
 from mlrkit.errors import InvalidInputError
 
-from ._inputs import MetricsWarning, TargetsKind, as_pair, check_scores_are, class_names
+from ._inputs import (
+    TargetsKind,
+    as_pair,
+    check_scores_are,
+    class_names,
+    warn_no_positive,
+)  # fmt: skip
 from .ranking import average_precision, mean_average_precision, voc_interpolated_ap
 from .threshold import predict, threshold_metrics
 
@@ -98,14 +103,8 @@ def _predictions(s: np.ndarray, scores_are: str, threshold: float, strict: bool)
 
 def _warn_no_positive(no_pos: np.ndarray, names: list[str], consequence: str) -> None:
     """Warn naming the classes without a positive and what the protocol makes of them."""
-    if no_pos.any():
-        left = [names[k] for k in np.flatnonzero(no_pos)]
-        shown = ", ".join(left[:20]) + (f", ... ({len(left)} in all)" if len(left) > 20 else "")
-        warnings.warn(
-            f"{len(left)} class(es) without any positive target: {shown}; {consequence}.",
-            MetricsWarning,
-            stacklevel=3,  # the caller of protocol_metrics
-        )
+    template = "{count} class(es) without any positive target: {shown}; " + consequence + "."
+    warn_no_positive(no_pos, names, template, stacklevel=5)  # the caller of protocol_metrics
 
 
 def _mlgcn_counts(pred: np.ndarray, t: np.ndarray) -> dict[str, float]:
