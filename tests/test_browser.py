@@ -7,13 +7,14 @@ is not used), run all its cells in fast mode, then check what a user sees:
 
 - the explorer's scatter views (jupyter-scatter, a WebGL canvas each) render: a canvas of
   non-zero size whose pixels are not one flat colour (points are drawn);
-- a lasso selection made the way a user makes it (shift + mouse drag over the first view)
-  fills the image panel: ``<img>`` thumbnails (ipywidgets ``Image``, a ``blob:`` source) and the
-  header ``"N selected"`` / ``"first 12 of N selected"``.
+- a lasso selection made the way a user makes it (mouse pressed and held still, then dragged
+  round points of the first view: jupyter-scatter's long-press lasso) fills the image panel:
+  ``<img>`` thumbnails (ipywidgets ``Image``, a ``blob:`` source) and the header
+  ``"N selected"`` / ``"first 12 of N selected"``; the other, linked view changes with it.
 
-Screenshots (after rendering, after the selection, and on failure, with the server and browser
-logs) go to ``$MLRKIT_TEST_OUTPUT/browser`` (default: the test's ``tmp_path/browser``); the
-folder is printed (``pytest -s``) and named in every failure message.
+Screenshots (after rendering, mid-lasso, after the selection, and on failure, with the server
+and browser logs) go to ``$MLRKIT_TEST_OUTPUT/browser`` (default: the test's
+``tmp_path/browser``); the folder is printed (``pytest -s``) and named in every failure message.
 
 Without Chromium (or playwright) the test is skipped with one line in the ``-ra`` summary.
 Chromium is looked up as ``$MLRKIT_CHROMIUM`` when set (a path that does not exist means none:
@@ -56,6 +57,7 @@ SERVER_START_S = 120  # JupyterLab up and answering /api/status
 PAGE_LOAD_S = 120  # the notebook open, its kernel idle
 RUN_ALL_S = 360  # fast-mode training of two runs + UMAP (numba compiles ~40 s) + the explorer
 DRAW_S = 60  # points drawn in the canvas
+LONG_PRESS_MS = 1500  # regl-scatterplot's lasso long press is 750 ms; slack for a busy CPU
 SELECT_S = 120  # thumbnails (with attention overlays) in the panel after the lasso
 PANEL_HEADER = re.compile(r"(?:first (\d+) of )?(\d+) selected")
 
@@ -181,10 +183,16 @@ def _is_drawn(png: bytes) -> tuple[bool, str]:
     return drawn, f"{image.width}x{image.height} px, {len(colours)} colours, {other} px off bg"
 
 
-def _lasso(page: Any, box: dict[str, float], shift: bool = True) -> None:
-    """Draw a closed lasso (an ellipse over 80 % of ``box``) with the mouse, holding shift, the
-    way a user selects in jupyter-scatter; slowly enough for regl-scatterplot's lasso, which
-    only records a point every ``lasso_min_delay`` ms (10) and ``lasso_min_dist`` px (3)."""
+def _lasso(page: Any, box: dict[str, float], shot: Path | None = None) -> None:
+    """Draw a closed lasso (an ellipse over 80 % of ``box``) with the mouse, the way a user
+    selects in jupyter-scatter 1.0: press and hold still (regl-scatterplot's long press, 750 ms,
+    turns the press into a lasso), then drag around the points and release. Moves are spaced
+    for the lasso, which records a point at most every ``lasso_min_delay`` ms (10) and
+    ``lasso_min_dist`` px (3). ``shot``: a screenshot halfway round, lasso drawn.
+
+    Shift + drag does not start a lasso in jupyter-scatter 1.0.1: its widget creates the
+    scatterplot with ``actionKeyMap={merge: "meta", remove: "alt"}``, which drops
+    regl-scatterplot's default ``lasso: "shift"``; a shift-drag pans the view instead."""
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     rx, ry = box["width"] * 0.4, box["height"] * 0.4
     points = [
@@ -192,17 +200,16 @@ def _lasso(page: Any, box: dict[str, float], shift: bool = True) -> None:
         for k in range(49)
     ]
     page.mouse.move(*points[0])
-    if shift:
-        page.keyboard.down("Shift")
+    page.mouse.down()
     try:
-        page.mouse.down()
-        for x, y in points[1:]:
+        page.wait_for_timeout(LONG_PRESS_MS)
+        for k, (x, y) in enumerate(points[1:], start=1):
             page.mouse.move(x, y, steps=3)
             page.wait_for_timeout(20)
-        page.mouse.up()
+            if shot is not None and k == 30:
+                page.screenshot(path=str(shot))
     finally:
-        if shift:
-            page.keyboard.up("Shift")
+        page.mouse.up()
 
 
 def _explore(page: Any, url: str, out: Path, notes: list[str]) -> None:
@@ -238,11 +245,13 @@ def _explore(page: Any, url: str, out: Path, notes: list[str]) -> None:
 
     # The scatter views: one canvas per jupyter-scatter widget, each of non-zero size with
     # points drawn (WebGL under SwiftShader; the page composites them, so a screenshot sees them).
-    canvases = explorer.locator("canvas")
+    # (Each view also stacks a label canvas over its scatter canvas, and tooltip histograms
+    # hold small ones: those have pointer-events none in their style.)
+    canvases = explorer.locator('canvas:not([style*="pointer-events"])')
     expect(canvases.first).to_be_visible(timeout=DRAW_S * 1000)
     views = [c for c in canvases.all() if (c.bounding_box() or {}).get("width", 0) > 100]
-    assert len(views) >= 2, f"expected 2 scatter views, found canvases {canvases.count()}"
-    for k, canvas in enumerate(views[:2]):
+    assert len(views) == 2, f"expected 2 scatter views, found {len(views)} canvases"
+    for k, canvas in enumerate(views):
         box = canvas.bounding_box()
         assert box and box["width"] > 100 and box["height"] > 100, f"canvas {k}: {box}"
         deadline = time.monotonic() + DRAW_S
@@ -253,16 +262,17 @@ def _explore(page: Any, url: str, out: Path, notes: list[str]) -> None:
             assert time.monotonic() < deadline, f"canvas {k} shows no points: {how}"
             page.wait_for_timeout(1000)
         notes.append(f"canvas {k} drawn: {how}")
-    header = explorer.locator(".widget-html", has_text="selected")
-    expect(explorer).to_contain_text("Select points (lasso", timeout=DRAW_S * 1000)
+    header = explorer.locator(".widget-html", has_text=re.compile(r"Select points|selected"))
+    expect(header).to_contain_text("Select points", timeout=DRAW_S * 1000)
     page.screenshot(path=str(out / "01_rendered.png"))
     explorer.screenshot(path=str(out / "01_explorer_rendered.png"))
 
-    # Select: shift + drag a closed lasso over the first view.
+    # Select: long press, then drag a closed lasso over the first view.
     views[0].scroll_into_view_if_needed()
     box = views[0].bounding_box()
     assert box is not None
-    _lasso(page, box)
+    other_before = views[1].screenshot()
+    _lasso(page, box, out / "02_lasso_drawing.png")
     notes.append("lasso drawn")
     thumbnails = explorer.locator(".widget-gridbox img")
     expect(thumbnails.first).to_be_visible(timeout=SELECT_S * 1000)
@@ -276,9 +286,15 @@ def _explore(page: Any, url: str, out: Path, notes: list[str]) -> None:
     sources = [img.get_attribute("src") or "" for img in thumbnails.all()]
     assert all(s.startswith(("blob:", "data:image")) for s in sources), sources[:3]
     notes.append(f"panel: {text!r}, {len(sources)} thumbnails")
+    # The views are linked: the other one outlines the same rows.
+    deadline = time.monotonic() + DRAW_S
+    while views[1].screenshot() == other_before:
+        assert time.monotonic() < deadline, "the other view did not change with the selection"
+        page.wait_for_timeout(1000)
+    notes.append("other view changed")
     page.wait_for_timeout(500)  # let the thumbnails paint before the screenshot
-    page.screenshot(path=str(out / "02_selected.png"))
-    explorer.screenshot(path=str(out / "02_explorer_selected.png"))
+    page.screenshot(path=str(out / "03_selected.png"))
+    explorer.screenshot(path=str(out / "03_explorer_selected.png"))
 
 
 @pytest.mark.slow
@@ -313,7 +329,7 @@ def test_explorer_renders_and_lasso_fills_the_panel_in_chromium(tmp_path: Path) 
                 executable_path=chromium, headless=True, args=WEBGL_FLAGS, timeout=60_000
             )
             try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page = browser.new_page(viewport={"width": 1400, "height": 1600})
                 page.set_default_timeout(60_000)
                 page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
                 page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
@@ -332,5 +348,5 @@ def test_explorer_renders_and_lasso_fills_the_panel_in_chromium(tmp_path: Path) 
                 browser.close()
     browser_log.write_text("\n".join(console), encoding="utf-8")
     print(f"browser test: {'; '.join(notes)}; {time.monotonic() - start:.0f} s")
-    for name in ("01_rendered.png", "02_selected.png"):
+    for name in ("01_rendered.png", "03_selected.png"):
         assert (out / name).stat().st_size > 10_000, out / name

@@ -60,7 +60,10 @@ class ImagePanel:
         import ipywidgets as widgets
 
         if total == 0:
-            self._header.value = "<i>Select points (lasso: shift + drag) to see their images.</i>"
+            self._header.value = (
+                "<i>Select points (lasso: press and hold, then drag; or the lasso button) "
+                "to see their images.</i>"
+            )
         else:
             shown = f"first {len(items)} of " if total > len(items) else ""
             self._header.value = f"<b>{shown}{total} selected</b>"

@@ -57,7 +57,8 @@ def explore_notebook_hint() -> str:
         "    from mlrkit.explore import extract_embeddings, Explorer\n"
         "    emb = extract_embeddings('runs/my-run', space='embedding')\n"
         "    Explorer(emb, run='runs/my-run').widget()\n"
-        "Lasso-select points (shift + drag) to see their images in the panel."
+        "Lasso-select points (press and hold, then drag; or the lasso button) to see their "
+        "images in the panel."
     )
 
 
