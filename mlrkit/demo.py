@@ -131,8 +131,8 @@ def run_notebooks(
 
     out = setup.runs / "notebooks"
     out.mkdir(parents=True, exist_ok=True)
-    # The kernels inherit the environment: the same paths and mode as this process.
-    os.environ |= {
+    # The kernels get this process's environment plus the setup's paths and mode.
+    env = os.environ | {
         "MLRKIT_FAST": "1" if setup.fast else "0",
         "MLRKIT_RUNS": str(setup.runs),
         "MLRKIT_DATA": str(setup.data),
@@ -146,7 +146,7 @@ def run_notebooks(
             nb, timeout=timeout, kernel_name="python3",
             resources={"metadata": {"path": str(path.parent)}},
         )  # fmt: skip
-        client.execute()
+        client.execute(env=env)
         nbformat.write(nb, out / path.name)
         html, _ = HTMLExporter().from_notebook_node(nb)
         (out / path.with_suffix(".html").name).write_text(html, encoding="utf-8")

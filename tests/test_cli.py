@@ -22,7 +22,6 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from mlrkit.cli import build_parser, main, train_config
 from mlrkit.config import sadcl_stage1_epochs
 from mlrkit.data import build_dataset
-from mlrkit.data.digits import MARKER
 from mlrkit.train.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -165,24 +164,31 @@ def test_demo_executes_numbered_notebooks_in_order(
 ) -> None:
     import nbformat
 
+    import mlrkit.demo
+
+    trained = []  # the two runs are trained by ensure_run (tested in test_demo.py); not here
+    monkeypatch.setattr(mlrkit.demo, "ensure_run", lambda cfg, path: trained.append(path.name))
+    monkeypatch.setenv("MLRKIT_DATA", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
-    root = tmp_path / "data" / "digits"  # pretend the embedded dataset exists: no generation
-    (root / "annotations").mkdir(parents=True)
-    (root / MARKER).write_text("{}")
-    for split in ("train", "val"):
-        (root / "annotations" / f"instances_{split}.json").write_text("{}")
     books = tmp_path / "notebooks"
     books.mkdir()
-    for name, code in [("02_b", "open('order.txt', 'a').write('b')"), ("01_a", "x = 6 * 7\nx")]:
+    cells = [("02_b", "open('order.txt', 'a').write('b')"), ("01_a", "x = 6 * 7\nx"),
+             ("09_z", "raise RuntimeError('beyond --upto, never run')")]  # fmt: skip
+    for name, code in cells:
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
         nbformat.write(nb, books / f"{name}.ipynb")
     (books / "notes.ipynb").write_text("not a numbered notebook, not executed")
     assert main(["demo", "--out", "runs/demo", "--timeout", "120"]) == 0
-    executed = nbformat.read(tmp_path / "runs" / "demo" / "01_a.ipynb", as_version=4)
+    assert trained == ["baseline", "method"]
+    out_dir = tmp_path / "runs" / "demo"
+    executed = nbformat.read(out_dir / "notebooks" / "01_a.ipynb", as_version=4)
     assert executed.cells[0].outputs[0]["data"]["text/plain"] == "42"
+    assert (out_dir / "notebooks" / "01_a.html").is_file()
     assert (books / "order.txt").read_text() == "b"  # ran in the notebook's folder
+    assert not (out_dir / "notebooks" / "09_z.ipynb").exists()
     out = capsys.readouterr().out
     assert out.index("01_a") < out.index("02_b")
+    assert "(missing:" in (out_dir / "results.md").read_text()  # said, not silently empty
     assert main(["demo", "--notebooks", str(tmp_path / "empty")]) == 1
 
 
