@@ -223,11 +223,21 @@ def _explore(page: Any, url: str, out: Path, notes: list[str]) -> None:
     idle.first.wait_for(state="attached", timeout=PAGE_LOAD_S * 1000)
     notes.append("notebook open, kernel idle")
 
-    # Run > Run All Cells, as a user does.
-    notebook.locator(".jp-Cell").first.click()
-    page.locator(".lm-MenuBar-item", has_text=re.compile(r"^\s*Run\s*$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^\s*Run All Cells\s*$")).click()
-    notes.append("Run All Cells clicked")
+    # Run > Run All Cells, as a user does. On a loaded machine the first click can land before
+    # the kernel connection is ready and nothing is queued: then the prompts stay "[ ]" and the
+    # menu is used again (at most three times).
+    started = notebook.locator(".jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
+    for attempt in range(1, 4):
+        notebook.locator(".jp-Cell").first.click()
+        page.locator(".lm-MenuBar-item", has_text=re.compile(r"^\s*Run\s*$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^\s*Run All Cells\s*$")).click()
+        notes.append(f"Run All Cells clicked (attempt {attempt})")
+        try:
+            started.first.wait_for(state="attached", timeout=30_000)
+            break
+        except Exception:  # playwright's TimeoutError: no cell started
+            if attempt == 3:
+                raise AssertionError("Run All Cells started no cell in 3 attempts") from None
 
     # The explorer: the output holding the panel's hint and the scatter canvases.
     explorer = notebook.locator(".jp-OutputArea-output").filter(has=page.locator("canvas"))
