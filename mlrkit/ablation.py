@@ -28,10 +28,10 @@ from tqdm.auto import tqdm
 
 from mlrkit.config import LOSS_SETUP_NAMES, apply_overrides
 from mlrkit.errors import ConfigError
-from mlrkit.explore import SPACES, extract_embeddings, separation_report
+from mlrkit.explore import SPACES, extract_embeddings
 from mlrkit.presets import PRESETS, preset
 from mlrkit.runs import evaluate_split, load_run, split_dataset
-from mlrkit.train import fit
+from mlrkit.train import ensure_run
 from mlrkit.train.rundir import run_finished
 
 __all__ = [
@@ -102,9 +102,9 @@ def plan_ablation(
     for loss in losses:
         if loss not in LOSS_SETUP_NAMES:
             raise ConfigError(f"unknown loss setup {loss!r}; choose from {LOSS_SETUP_NAMES}")
-    table = dict(ABLATION_EPOCHS) | dict(epochs or {})
+    epochs = epochs or {}
     return [
-        AblationRun(p, loss, int(s), table.get(p, preset(p).train.epochs), tuple(overrides), loss)
+        AblationRun(p, loss, int(s), _epochs(p, epochs.get(p)), tuple(overrides), loss)
         for p in presets
         for loss in losses
         for s in seeds
@@ -123,8 +123,7 @@ def lambda_sweep(
     Labelled ``<loss>@<weight>``, except the setup's default weight (1): that run is the plain
     ablation's run of ``loss`` at ``seed`` (same folder, so it is reused, not trained twice).
     """
-    n = epochs if epochs is not None else ABLATION_EPOCHS.get(preset_name)
-    n = n if n is not None else preset(preset_name).train.epochs
+    n = _epochs(preset_name, epochs)
     return [
         AblationRun(preset_name, loss, seed, n, (_disc_weight(w),), f"{loss}@{w:g}")
         if w != DEFAULT_DISC_WEIGHT
@@ -148,6 +147,13 @@ def lambda_table(results: pd.DataFrame, loss: str = "disc-contrastive") -> pd.Da
     return table.sort_values(["preset", "seed", "disc_weight"]).reset_index(drop=True)
 
 
+def _epochs(preset_name: str, given: int | None) -> int:
+    """``given``, else :data:`ABLATION_EPOCHS`, else the preset's own epochs."""
+    if given is not None:
+        return given
+    return ABLATION_EPOCHS.get(preset_name, preset(preset_name).train.epochs)
+
+
 def _disc_weight(weight: float) -> str:
     return "loss.objective_kwargs=" + json.dumps({"disc_weight": float(weight)})
 
@@ -169,10 +175,7 @@ def _measure(run_dir: Path, max_items: int | None, progress: bool) -> dict[str, 
             row |= {f"{space}_{c}": math.nan for c in SEPARATION_COLUMNS}
             continue
         emb = extract_embeddings(trained, space=space, max_items=max_items, progress=progress)
-        report = separation_report(
-            emb.vectors, emb.frame["class_index"].to_numpy(), emb.frame["image"].to_numpy(),
-            classes=emb.classes,
-        )  # fmt: skip
+        report = emb.separation()
         row |= {f"{space}_{c}": float(report.loc["overall", c]) for c in SEPARATION_COLUMNS}
     return row
 
@@ -211,11 +214,9 @@ def run_ablation(
         if saved.is_file() and run_finished(run_dir, run.epochs):
             row = json.loads(saved.read_text(encoding="utf-8"))
         else:
-            seconds = 0.0
-            if not run_finished(run_dir, run.epochs):
-                start = time.perf_counter()
-                fit(_config(run), run_dir, resume=(run_dir / "config.json").is_file())
-                seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            trained = ensure_run(_config(run), run_dir, verbose=False)
+            seconds = time.perf_counter() - start if trained else 0.0
             row = asdict(run) | {"overrides": " ".join(run.overrides)}
             row |= _measure(run_dir, max_items, progress=False)
             row |= {"train_seconds": round(seconds, 1), "run_dir": str(run_dir)}

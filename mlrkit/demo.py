@@ -1,4 +1,4 @@
-"""What the notebooks and ``make demo`` share: where things go, the two runs, load-or-train.
+"""What the notebooks and ``make demo`` share: where things go, the two runs, running notebooks.
 
 The notebooks compare two runs on the embedded digits, identical but for the loss:
 
@@ -25,15 +25,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlrkit.config import Config, apply_overrides, config_to_dict, load_config
-from mlrkit.errors import RunDirectoryError
+from mlrkit.config import Config, apply_overrides
 from mlrkit.presets import preset
-from mlrkit.train import fit
-from mlrkit.train.rundir import run_finished
 
 __all__ = [
-    "DEMO_LOSSES", "NotebookSetup", "demo_config", "ensure_run", "notebook_setup",
-    "run_notebooks", "write_results",
+    "DEMO_LOSSES", "NotebookSetup", "demo_config", "notebook_setup", "run_notebooks",
+    "write_results",
 ]  # fmt: skip
 
 # Run name -> loss setup. Same head, same data, same optimiser, same seed: only the loss differs.
@@ -89,28 +86,6 @@ def notebook_setup(
     figures = runs / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     return NotebookSetup(fast, data, runs, figures, seed, device)
-
-
-# Fields that do not change what is trained: a run may be reused across them.
-_NOT_THE_EXPERIMENT = ("train.device", "train.progress", "data.num_workers")
-
-
-def _check_same_experiment(cfg: Config, run_dir: Path) -> None:
-    saved_path = run_dir / "config.json"
-    if not saved_path.is_file():
-        return
-    flat = lambda c: pd.json_normalize(config_to_dict(c)).iloc[0].to_dict()  # noqa: E731
-    saved, wanted = flat(load_config(saved_path)), flat(cfg)
-    differ = sorted(
-        k for k in saved.keys() | wanted.keys()
-        if k not in _NOT_THE_EXPERIMENT and str(saved.get(k)) != str(wanted.get(k))
-    )  # fmt: skip
-    if differ:
-        shown = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} asked" for k in differ)
-        raise RunDirectoryError(
-            f"{run_dir} holds a run of another experiment ({shown}); delete the folder to "
-            "train this config there, or use another folder"
-        )
 
 
 def run_notebooks(
@@ -199,37 +174,6 @@ def demo_config(name: str, setup: NotebookSetup) -> Config:
             f"train.epochs={FAST_EPOCHS}",
         ]
     return apply_overrides(cfg, overrides + list(setup.overrides))
-
-
-def ensure_run(cfg: Config, run_dir: str | Path, *, verbose: bool = True) -> bool:
-    """Load-if-exists-else-train: train ``cfg`` into ``run_dir`` unless it is finished there.
-
-    A finished run (``cfg.train.epochs`` epochs logged) is left alone; an interrupted one
-    resumes; a new one trains. Prints which happened when ``verbose``.
-
-    Returns:
-        True when it trained (all or part of the run), False when it reused a finished run.
-
-    Raises:
-        mlrkit.errors.RunDirectoryError: ``run_dir`` holds a run of another experiment (its
-            ``config.json`` differs from ``cfg`` in a field other than the device or the
-            progress bars): it is neither reused nor overwritten.
-    """
-    run_dir = Path(run_dir)
-    _check_same_experiment(cfg, run_dir)
-    if run_finished(run_dir, cfg.train.epochs):
-        if verbose:
-            print(f"loaded {run_dir}: finished ({cfg.train.epochs} epochs), not retrained")
-        return False
-    resume = (run_dir / "config.json").is_file()
-    if verbose:
-        what = "resuming" if resume else "training"
-        print(f"{what} {run_dir} ({cfg.loss.setup}, {cfg.train.epochs} epochs)")
-    start = time.perf_counter()
-    fit(cfg, run_dir, resume=resume)
-    if verbose:
-        print(f"trained {run_dir} in {time.perf_counter() - start:.0f} s")
-    return True
 
 
 def _markdown(frame: pd.DataFrame) -> list[str]:

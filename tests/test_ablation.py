@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import mlrkit.ablation as ablation
+import mlrkit.train.fitting as fitting
 from mlrkit.ablation import (
     SEPARATION_COLUMNS,
     format_summary,
@@ -82,7 +83,7 @@ def test_runner_writes_every_column_and_reuses_finished_runs(
     def no_training(*args: object, **kwargs: object) -> None:
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(ablation, "fit", no_training)
+    monkeypatch.setattr(fitting, "fit", no_training)
     monkeypatch.setattr(ablation, "_measure", no_training)
     again = run_ablation(tiny_plan, tmp_path, progress=False)
     pd.testing.assert_frame_equal(again, first)
@@ -94,7 +95,7 @@ def test_a_finished_but_unmeasured_run_is_only_measured(
     one = tiny_plan[:1]
     run_ablation(one, tmp_path, progress=False)
     (one[0].directory(tmp_path) / ablation.ROW_FILE).unlink()
-    monkeypatch.setattr(ablation, "fit", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(fitting, "fit", lambda *a, **k: pytest.fail("trained again"))
     row = run_ablation(one, tmp_path, progress=False).iloc[0]
     assert row["train_seconds"] == 0 and not math.isnan(row["mAP"])
 

@@ -19,7 +19,8 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
-from mlrkit.cli import build_parser, main, train_config
+from mlrkit.cli import main, train_config
+from mlrkit.cli_args import build_parser
 from mlrkit.config import sadcl_stage1_epochs
 from mlrkit.data import build_dataset
 from mlrkit.train.checkpoint import load_checkpoint
@@ -164,10 +165,10 @@ def test_demo_executes_numbered_notebooks_in_order(
 ) -> None:
     import nbformat
 
-    import mlrkit.demo
+    import mlrkit.train
 
     trained = []  # the two runs are trained by ensure_run (tested in test_demo.py); not here
-    monkeypatch.setattr(mlrkit.demo, "ensure_run", lambda cfg, path: trained.append(path.name))
+    monkeypatch.setattr(mlrkit.train, "ensure_run", lambda cfg, path: trained.append(path.name))
     monkeypatch.setenv("MLRKIT_DATA", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
     books = tmp_path / "notebooks"

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from mlrkit.config import Config
-from mlrkit.demo import DEMO_LOSSES, ensure_run, notebook_setup, write_results
+from mlrkit.demo import DEMO_LOSSES, notebook_setup, write_results
 from mlrkit.errors import RunDirectoryError
+from mlrkit.train import ensure_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from mlrkit.errors import InvalidInputError
+from mlrkit.explore.separation import separation_report
 from mlrkit.runs import TrainedRun, load_run, require_class_features, split_dataset
 from mlrkit.train.recipe import eval_loader_from_config
 
@@ -70,6 +71,14 @@ class ClassEmbeddings:
     def title(self) -> str:
         """What the vectors are, for figure titles."""
         return SPACE_TITLES[self.space]
+
+    def separation(self, **options: Any) -> pd.DataFrame:
+        """:func:`mlrkit.explore.separation_report` of these rows: labelled by class, grouped
+        by image (so rows of one image are never compared); ``options`` go to it."""
+        return separation_report(
+            self.vectors, self.frame["class_index"].to_numpy(), self.frame["image"].to_numpy(),
+            classes=self.classes, **options,
+        )  # fmt: skip
 
 
 def _check_space(run: TrainedRun, space: str) -> None:

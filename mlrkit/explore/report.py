@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mlrkit.explore.embeddings import SPACE_TITLES, Space, extract_embeddings
-from mlrkit.explore.separation import compare_separation, separation_report
+from mlrkit.explore.separation import compare_separation
 from mlrkit.explore.umap_cache import DEFAULT_CACHE, umap_embed
 from mlrkit.viz import plot_embeddings_side_by_side
 
@@ -97,9 +97,7 @@ def explore_runs(
             run, split, space, max_items=max_items, device=device, progress=progress
         )
         classes = classes or emb.classes
-        labels = emb.frame["class_index"].to_numpy()
-        groups = emb.frame["image"].to_numpy()
-        reports[name] = separation_report(emb.vectors, labels, groups, classes=emb.classes)
+        reports[name] = emb.separation()
         result = umap_embed(emb.vectors, seed=seed, cache_dir=cache_dir, progress=progress)
         trust[name] = result.trustworthiness
         panels[name] = (result.coords, emb.frame["class"].astype(str).to_numpy())

@@ -3,7 +3,8 @@
 =============== ==========================================================================
 module          what it holds
 =============== ==========================================================================
-``fitting``     :func:`fit`: epochs, evaluation, checkpoints, logging, exact resume
+``fitting``     :func:`fit`: epochs, evaluation, checkpoints, logging, exact resume;
+                :func:`ensure_run`: fit unless the run is already finished
 ``loops``       :func:`train_one_epoch`, :func:`evaluate`, :func:`predict` (plain functions)
 ``recipe``      config -> datasets, model, objective, loaders; :func:`check_config`
 ``stages``      SADCL's two stages (stage switch, prototype initialisation)
@@ -26,7 +27,7 @@ from mlrkit.train.checkpoint import (
     save_checkpoint,
 )
 from mlrkit.train.ema import ModelEMA
-from mlrkit.train.fitting import LOGGED_METRICS, RunResult, fit
+from mlrkit.train.fitting import LOGGED_METRICS, RunResult, ensure_run, fit
 from mlrkit.train.loops import (
     NonFiniteLossError,
     NonFiniteStateError,
@@ -51,6 +52,7 @@ __all__ = [
     "build_optimizer",
     "build_scheduler",
     "check_config",
+    "ensure_run",
     "evaluate",
     "fit",
     "init_prototypes",

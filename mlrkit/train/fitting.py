@@ -15,6 +15,7 @@ GPU kernels may be non-deterministic).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,17 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from mlrkit.config import Config, config_from_dict, config_to_dict, save_config, validate
+from mlrkit.config import (
+    Config,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    save_config,
+    validate,
+)  # fmt: skip
 from mlrkit.data import set_loader_epoch
 from mlrkit.distributed import barrier, broadcast_buffers, dist_info
+from mlrkit.errors import RunDirectoryError
 from mlrkit.models import backbone_preprocessing
 from mlrkit.runtime import (
     deferred_interrupt,
@@ -39,10 +48,16 @@ from mlrkit.train import recipe, stages
 from mlrkit.train.checkpoint import save_checkpoint
 from mlrkit.train.ema import ModelEMA
 from mlrkit.train.loops import check_finite_state, evaluate, train_one_epoch
-from mlrkit.train.rundir import discard_run, read_history, resume_point, write_history
+from mlrkit.train.rundir import (
+    discard_run,
+    read_history,
+    resume_point,
+    run_finished,
+    write_history,
+)  # fmt: skip
 from mlrkit.train.state import TrainState
 
-__all__ = ["LOGGED_METRICS", "RunResult", "fit"]
+__all__ = ["LOGGED_METRICS", "RunResult", "ensure_run", "fit"]
 
 # Metrics of an evaluation that go into metrics.jsonl (per-class AP stays in the checkpoint row).
 LOGGED_METRICS = ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1")
@@ -242,3 +257,66 @@ def fit(
                 callback(row)
         barrier()
     return RunResult(out_dir, history, run.best, run.best_epoch, cfg.train.best_metric, classes)
+
+
+def ensure_run(cfg: Config, run_dir: str | Path, *, verbose: bool = True) -> bool:
+    """Load-if-exists-else-train: train ``cfg`` into ``run_dir`` unless it is finished there.
+
+    A finished run (``cfg.train.epochs`` epochs logged) is left alone; an interrupted one
+    resumes; a new one trains. Prints which happened when ``verbose``.
+
+    Returns:
+        True when it trained (all or part of the run), False when it reused a finished run.
+
+    Raises:
+        mlrkit.errors.RunDirectoryError: ``run_dir`` holds a run of another experiment (its
+            ``config.json`` differs from ``cfg`` in a field other than the device or the
+            progress bars): it is neither reused nor overwritten.
+    """
+    run_dir = Path(run_dir)
+    _check_same_experiment(cfg, run_dir)
+    if run_finished(run_dir, cfg.train.epochs):
+        if verbose:
+            print(f"loaded {run_dir}: finished ({cfg.train.epochs} epochs), not retrained")
+        return False
+    resume = (run_dir / "config.json").is_file()
+    if verbose:
+        what = "resuming" if resume else "training"
+        print(f"{what} {run_dir} ({cfg.loss.setup}, {cfg.train.epochs} epochs)")
+    start = time.perf_counter()
+    fit(cfg, run_dir, resume=resume)
+    if verbose:
+        print(f"trained {run_dir} in {time.perf_counter() - start:.0f} s")
+    return True
+
+
+# Fields that do not change what is trained: a run may be reused across them.
+_NOT_THE_EXPERIMENT = ("train.device", "train.progress", "data.num_workers")
+
+
+def _check_same_experiment(cfg: Config, run_dir: Path) -> None:
+    saved_path = run_dir / "config.json"
+    if not saved_path.is_file():
+        return
+    saved, wanted = _flat(config_to_dict(load_config(saved_path))), _flat(config_to_dict(cfg))
+    differ = sorted(
+        k for k in saved.keys() | wanted.keys()
+        if k not in _NOT_THE_EXPERIMENT and str(saved.get(k)) != str(wanted.get(k))
+    )  # fmt: skip
+    if differ:
+        shown = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} asked" for k in differ)
+        raise RunDirectoryError(
+            f"{run_dir} holds a run of another experiment ({shown}); delete the folder to "
+            "train this config there, or use another folder"
+        )
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (an empty dict stays a value)."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
