@@ -2,14 +2,24 @@
 
 One run per :class:`AblationRun` in ``out/<preset>/<label>/seed<seed>/``. A run is measured on
 its validation split from ``last.pt`` (the fixed budget of epochs, not the best epoch: picking
-the best epoch on the split it is scored on would flatter every loss), and the measurement is
-saved beside it as ``ablation.json``. So the ablation can be run in parts: a measured run is
-read back, a finished but unmeasured one is only measured, an interrupted one resumes.
+the best epoch on the split it is scored on would flatter every loss; the best epoch's mAP is
+recorded beside it), and the measurement is saved beside it as ``ablation.json``. So the
+ablation can be run in parts: a measured run is read back, a finished but unmeasured one is only
+measured, an interrupted one resumes.
 
-Each row of :func:`run_ablation`'s table holds the run's ``mAP``, ``CF1`` and ``OF1`` (percent,
-threshold 0.5) and the ``overall`` row of :func:`mlrkit.explore.separation_report` in both
+SADCL is compared like with like. Its stage 1 is the ``asl`` run of the same preset and seed,
+reused (not retrained): stage 2 starts from that run's ``best.pt`` and trains
+:data:`STAGE2_EPOCHS` more epochs under a fresh schedule (``train.init_from``,
+``loss.sadcl_stage1_epochs=0``). Its control, :data:`CONTROL_LABEL`, is the same ``asl`` run
+continued from the same weights for the same epochs with the same fresh schedule and no
+contrastive term. Both record ``start_mAP``, the validation mAP of the weights they start from.
+
+Each row of :func:`run_ablation`'s table holds the run's scores (percent, threshold 0.5:
+``mAP, CP, CR, CF1, OP, OR, OF1``), ``best_mAP`` and ``best_epoch`` from its validation log,
+``start_mAP``, and the ``overall`` row of :func:`mlrkit.explore.separation_report` in both
 spaces, prefixed ``features_`` (the head's class features) and ``embedding_`` (the objective's
-projection output; NaN for ``bce`` and ``asl``, which have none).
+projection output; NaN for ``bce`` and ``asl``, which have none), measured over every (image,
+class) pair of the split so that ``presence_auroc`` sees the absent ones.
 """
 
 from __future__ import annotations
@@ -32,27 +42,35 @@ from mlrkit.explore import SPACES, extract_embeddings
 from mlrkit.presets import PRESETS, preset
 from mlrkit.runs import evaluate_split, load_run, split_dataset
 from mlrkit.train import ensure_run
-from mlrkit.train.rundir import run_finished
+from mlrkit.train.rundir import read_history, run_finished
 
 __all__ = [
     "ABLATION_EPOCHS",
     "ABLATION_LOSSES",
+    "CONTROL_LABEL",
     "SEPARATION_COLUMNS",
+    "STAGE2_EPOCHS",
     "AblationRun",
     "format_summary",
     "lambda_table",
     "lambda_sweep",
+    "paired_differences",
     "plan_ablation",
     "run_ablation",
     "summarize_ablation",
 ]
 
 ABLATION_LOSSES: tuple[str, ...] = LOSS_SETUP_NAMES
-# Epochs per preset, chosen so the 30 runs of `make ablation` (5 losses x 3 seeds x 2 presets)
-# fit in about 90 minutes on a 2-core CPU; docs/ablation.md states the measured time.
+# Epochs per preset; docs/ablation.md states the measured time of `make ablation`.
 ABLATION_EPOCHS: dict[str, int] = {"digits": 5, "digits-hard": 12}
-SCORE_COLUMNS: tuple[str, ...] = ("mAP", "CF1", "OF1")
-SEPARATION_COLUMNS: tuple[str, ...] = ("silhouette", "knn_precision_at_1", "intra_cos", "inter_cos")
+# SADCL's stage 2 and its control: epochs after the reused asl run (half its epochs, rounded up).
+STAGE2_EPOCHS: dict[str, int] = {"digits": 3, "digits-hard": 6}
+CONTROL_LABEL = "asl-continued"
+SCORE_COLUMNS: tuple[str, ...] = ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1")
+HISTORY_COLUMNS: tuple[str, ...] = ("best_mAP", "best_epoch", "start_mAP")
+SEPARATION_COLUMNS: tuple[str, ...] = (
+    "silhouette", "knn_precision_at_1", "intra_cos", "inter_cos", "presence_auroc",
+)  # fmt: skip
 ROW_FILE = "ablation.json"
 DEFAULT_DISC_WEIGHT = 1.0  # mlrkit.losses.setups: lambda of variants A and B
 
@@ -65,9 +83,11 @@ class AblationRun:
         preset: a preset name (:data:`mlrkit.presets.PRESETS`).
         loss: a loss setup (:data:`mlrkit.config.LOSS_SETUP_NAMES`).
         seed: the training seed (``train.seed``); the data stay the same.
-        epochs: training epochs.
+        epochs: training epochs (of this run; after its start for a run with ``start_from``).
         overrides: ``--set``-style ``key=value`` strings applied last.
         label: the name in tables and folders (the loss, or e.g. ``disc-contrastive@0.5``).
+        start_from: the label of the run of the same preset and seed whose ``best.pt`` starts
+            this one (``""``: from scratch).
     """
 
     preset: str
@@ -76,9 +96,16 @@ class AblationRun:
     epochs: int
     overrides: tuple[str, ...] = ()
     label: str = ""
+    start_from: str = ""
 
     def directory(self, out: str | Path) -> Path:
         return Path(out) / self.preset / (self.label or self.loss) / f"seed{self.seed}"
+
+    def start_directory(self, out: str | Path) -> Path | None:
+        """The run folder this run starts from (None: from scratch)."""
+        if not self.start_from:
+            return None
+        return Path(out) / self.preset / self.start_from / f"seed{self.seed}"
 
 
 def plan_ablation(
@@ -87,11 +114,18 @@ def plan_ablation(
     seeds: Sequence[int] = (0, 1, 2),
     epochs: Mapping[str, int] | None = None,
     overrides: Sequence[str] = (),
+    stage2_epochs: Mapping[str, int] | None = None,
 ) -> list[AblationRun]:
     """Every (preset, loss, seed), in that order (so a partial ablation covers whole presets).
 
+    ``sadcl`` stands for three runs per seed: the ``asl`` run (its stage 1; the same run as the
+    plain ``asl`` one, so it is trained once), the control (:data:`CONTROL_LABEL`) and SADCL's
+    stage 2, both from that run's ``best.pt``.
+
     Args:
         epochs: per preset; default :data:`ABLATION_EPOCHS`, else the preset's own.
+        stage2_epochs: SADCL's stage 2 and its control, per preset; default
+            :data:`STAGE2_EPOCHS`, else half the epochs (rounded up).
 
     Raises:
         ConfigError: an unknown preset or loss.
@@ -102,13 +136,23 @@ def plan_ablation(
     for loss in losses:
         if loss not in LOSS_SETUP_NAMES:
             raise ConfigError(f"unknown loss setup {loss!r}; choose from {LOSS_SETUP_NAMES}")
-    epochs = epochs or {}
-    return [
-        AblationRun(p, loss, int(s), _epochs(p, epochs.get(p)), tuple(overrides), loss)
-        for p in presets
-        for loss in losses
-        for s in seeds
-    ]
+    epochs, stage2_epochs = epochs or {}, stage2_epochs or {}
+    ov = tuple(overrides)
+    runs: list[AblationRun] = []
+    for p in presets:
+        n = _epochs(p, epochs.get(p))
+        n2 = stage2_epochs.get(p, STAGE2_EPOCHS.get(p, math.ceil(n / 2)))
+        for loss in losses:
+            for s in seeds:
+                if loss != "sadcl":
+                    runs.append(AblationRun(p, loss, int(s), n, ov, loss))
+                    continue
+                runs += [
+                    AblationRun(p, "asl", int(s), n, ov, "asl"),
+                    AblationRun(p, "asl", int(s), n2, ov, CONTROL_LABEL, start_from="asl"),
+                    AblationRun(p, "sadcl", int(s), n2, ov, "sadcl", start_from="asl"),
+                ]
+    return runs
 
 
 def lambda_sweep(
@@ -158,52 +202,82 @@ def _disc_weight(weight: float) -> str:
     return "loss.objective_kwargs=" + json.dumps({"disc_weight": float(weight)})
 
 
-def _config(run: AblationRun) -> Any:
+def _config(run: AblationRun, out: str | Path = ".") -> Any:
     cfg = preset(run.preset, loss=run.loss)
     cfg.train.epochs = run.epochs
     cfg.train.seed = run.seed
+    start = run.start_directory(out)
+    if start is not None:
+        cfg.train.init_from = str(start / "best.pt")
+        if run.loss == "sadcl":
+            cfg.loss.sadcl_stage1_epochs = 0  # stage 1 is the start run
     return apply_overrides(cfg, list(run.overrides))
 
 
-def _measure(run_dir: Path, max_items: int | None, progress: bool) -> dict[str, float]:
-    """Scores of ``last.pt`` on the validation split and the separation in both spaces."""
+def _best(run_dir: Path) -> tuple[float, int]:
+    """``(best val mAP in percent, its epoch)`` of a run's validation log."""
+    rows = [r for r in read_history(run_dir / "metrics.jsonl") if "val_mAP" in r]
+    if not rows:
+        return math.nan, -1
+    best = max(rows, key=lambda r: r["val_mAP"])  # the first of equal values, as best.pt
+    return 100.0 * float(best["val_mAP"]), int(best["epoch"])
+
+
+def _measure(run_dir: Path, sample: int | None, progress: bool) -> dict[str, float]:
+    """Scores of ``last.pt`` on the validation split, its best epoch, and the separation in
+    both spaces over every (image, class) pair."""
     trained = load_run(run_dir / "last.pt", device="cpu")
     scores = evaluate_split(trained, split_dataset(trained))
-    row = {name: 100.0 * float(scores[name]) for name in SCORE_COLUMNS}
+    row: dict[str, float] = {name: 100.0 * float(scores[name]) for name in SCORE_COLUMNS}
+    row["best_mAP"], row["best_epoch"] = _best(run_dir)
     for space in SPACES:
         if space == "embedding" and trained.objective.projection is None:
             row |= {f"{space}_{c}": math.nan for c in SEPARATION_COLUMNS}
             continue
-        emb = extract_embeddings(trained, space=space, max_items=max_items, progress=progress)
-        report = emb.separation()
+        emb = extract_embeddings(trained, space=space, which="all", progress=progress)
+        report = emb.separation(sample=sample)
         row |= {f"{space}_{c}": float(report.loc["overall", c]) for c in SEPARATION_COLUMNS}
     return row
+
+
+def _columns() -> list[str]:
+    """The columns of a measured row, in table order."""
+    runs = [f.name for f in AblationRun.__dataclass_fields__.values()]
+    spaces = [f"{s}_{c}" for s in SPACES for c in SEPARATION_COLUMNS]
+    return [*runs, *SCORE_COLUMNS, *HISTORY_COLUMNS, *spaces, "train_seconds", "run_dir"]
 
 
 def run_ablation(
     runs: Sequence[AblationRun],
     out: str | Path,
     *,
-    max_items: int | None = 4000,
+    sample: int | None = 4000,
     progress: bool = True,
     results: str | Path | None = None,
 ) -> pd.DataFrame:
     """Train (or reuse) and measure every run; one row per run, written as it completes.
 
     Args:
-        runs: from :func:`plan_ablation` and/or :func:`lambda_sweep`.
+        runs: from :func:`plan_ablation` and/or :func:`lambda_sweep`; a run with
+            ``start_from`` after the run it starts from.
         out: the folder of the run directories.
-        max_items: (image, class) pairs per run for the separation measures (the first ones of
-            the validation split), so each report costs seconds.
+        sample: present (image, class) pairs per separation report (a stratified subsample,
+            :func:`mlrkit.explore.separation_report`), so each report costs seconds.
         progress: a bar over the runs (and the training's own output).
         results: the CSV rewritten after each run (default ``out/results.csv``).
 
     Returns:
-        One row per run: ``preset, label, loss, seed, epochs, overrides``, the scores, the
-        separation columns, ``train_seconds`` (0 for a reused run) and ``run_dir``.
+        One row per run, columns: the :class:`AblationRun` fields, the scores, ``best_mAP``,
+        ``best_epoch``, ``start_mAP`` (NaN for a run from scratch), the separation columns,
+        ``train_seconds`` (0 for a reused run) and ``run_dir``.
+
+    Raises:
+        ConfigError: a run's ``start_from`` run has no ``best.pt`` (it was not in the plan
+            before it).
     """
     out = Path(out)
     csv = Path(results) if results is not None else out / "results.csv"
+    columns = _columns()
     rows: list[dict[str, Any]] = []
     runs = list({run.directory(out): run for run in runs}.values())  # one row per folder
     bar = tqdm(runs, desc="ablation", unit="run", disable=not progress)
@@ -211,20 +285,29 @@ def run_ablation(
         run_dir = run.directory(out)
         bar.set_postfix_str(f"{run.preset} {run.label or run.loss} seed {run.seed}")
         saved = run_dir / ROW_FILE
-        if saved.is_file() and run_finished(run_dir, run.epochs):
-            row = json.loads(saved.read_text(encoding="utf-8"))
-        else:
+        row = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
+        if set(row) != set(columns) or not run_finished(run_dir, run.epochs):
+            start_dir = run.start_directory(out)
+            if start_dir is not None and not (start_dir / "best.pt").is_file():
+                raise ConfigError(
+                    f"{run_dir} starts from {start_dir / 'best.pt'}, which does not exist; "
+                    f"put the {run.start_from!r} run of seed {run.seed} before it in the plan"
+                )
             start = time.perf_counter()
-            trained = ensure_run(_config(run), run_dir, verbose=False)
-            seconds = time.perf_counter() - start if trained else 0.0
+            trained = ensure_run(_config(run, out), run_dir, verbose=False)
+            seconds = time.perf_counter() - start if trained else row.get("train_seconds", 0.0)
             row = asdict(run) | {"overrides": " ".join(run.overrides)}
-            row |= _measure(run_dir, max_items, progress=False)
+            row |= _measure(run_dir, sample, progress=False)
+            row["start_mAP"] = _best(start_dir)[0] if start_dir is not None else math.nan
             row |= {"train_seconds": round(seconds, 1), "run_dir": str(run_dir)}
-            saved.write_text(json.dumps(row, indent=1), encoding="utf-8")
+            row = {name: row[name] for name in columns}
+            tmp = saved.with_name(saved.name + ".tmp")
+            tmp.write_text(json.dumps(row, indent=1), encoding="utf-8")
+            tmp.replace(saved)  # atomic: a killed run leaves the old row or none, never half
         rows.append(row)
         csv.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(rows).to_csv(csv, index=False)
-    return pd.DataFrame(rows)
+        pd.DataFrame(rows, columns=columns).to_csv(csv, index=False)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def summarize_ablation(results: pd.DataFrame) -> pd.DataFrame:
@@ -232,22 +315,75 @@ def summarize_ablation(results: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         Indexed by ``(preset, label)`` in first-seen order, columns ``(measure, "mean" | "std")``
-        plus ``("seeds", "n")``; the std is NaN for a single seed.
+        for the scores, ``best_mAP``, ``start_mAP`` and the separation columns present in
+        ``results``, plus ``("seeds", "n")`` and ``("epochs", "n")``; the std is NaN for a
+        single seed.
     """
-    measures = list(SCORE_COLUMNS) + [
-        f"{s}_{c}" for s in SPACES for c in SEPARATION_COLUMNS if f"{s}_{c}" in results
+    candidates = [*SCORE_COLUMNS, "best_mAP", "start_mAP"] + [
+        f"{s}_{c}" for s in SPACES for c in SEPARATION_COLUMNS
     ]
+    measures = [m for m in candidates if m in results]
     grouped = results.groupby(["preset", "label"], sort=False)
     summary = grouped[measures].agg(["mean", "std"])
     summary[("seeds", "n")] = grouped["seed"].count()
+    if "epochs" in results:
+        summary[("epochs", "n")] = grouped["epochs"].first()
     return summary
 
 
-def format_summary(summary: pd.DataFrame, measures: Sequence[str] = SCORE_COLUMNS) -> pd.DataFrame:
-    """``mean ± std`` strings of ``measures`` (2 decimals for percentages, 3 for the rest)."""
+# (method, reference): each difference has one cause (docs/ablation.md)
+PAIRS: tuple[tuple[str, str], ...] = (
+    ("disc-contrastive", "asl"),
+    ("disc-center", "asl"),
+    ("sadcl", CONTROL_LABEL),
+    ("asl", "bce"),
+)
+
+
+def paired_differences(
+    results: pd.DataFrame,
+    pairs: Sequence[tuple[str, str]] = PAIRS,
+    measures: Sequence[str] = ("mAP", "best_mAP", "CF1", "OF1"),
+) -> pd.DataFrame:
+    """``method - reference`` per preset and seed (same data, same seed), then over seeds.
+
+    Returns:
+        One row per (preset, method, reference) with both labels present: ``seeds`` (the seeds
+        both have) and, per measure, ``<m>_diff_mean``, ``<m>_diff_std`` (ddof=1) and
+        ``<m>_diff_min`` / ``<m>_diff_max`` over those seeds.
+    """
+    rows = []
+    for preset_name, group in results.groupby("preset", sort=False):
+        by_label = {label: g.set_index("seed") for label, g in group.groupby("label")}
+        for method, reference in pairs:
+            if method not in by_label or reference not in by_label:
+                continue
+            a, b = by_label[method], by_label[reference]
+            seeds = sorted(set(a.index) & set(b.index))
+            row: dict[str, Any] = {
+                "preset": preset_name, "method": method, "reference": reference,
+                "seeds": len(seeds),
+            }  # fmt: skip
+            for m in measures:
+                diff = (a.loc[seeds, m] - b.loc[seeds, m]).to_numpy(dtype=float)
+                row |= {
+                    f"{m}_diff_mean": diff.mean(),
+                    f"{m}_diff_std": diff.std(ddof=1) if len(diff) > 1 else math.nan,
+                    f"{m}_diff_min": diff.min(),
+                    f"{m}_diff_max": diff.max(),
+                }
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_summary(summary: pd.DataFrame, measures: Sequence[str] | None = None) -> pd.DataFrame:
+    """``mean ± std`` strings of ``measures`` (default: the scores the summary has; 2 decimals
+    for percentages, 3 for the rest)."""
+    if measures is None:
+        measures = [m for m in SCORE_COLUMNS if (m, "mean") in summary]
     cells = {}
     for m in measures:
-        digits = 2 if m in SCORE_COLUMNS else 3
+        digits = 2 if m in (*SCORE_COLUMNS, "best_mAP", "start_mAP") else 3
         mean, std = summary[(m, "mean")], summary[(m, "std")]
         cells[m] = [
             "n/a" if np.isnan(a) else f"{a:.{digits}f} ± {b:.{digits}f}" if not np.isnan(b)

@@ -186,41 +186,52 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preset_counts(flag: str, items: Sequence[str]) -> dict[str, int]:
+    """``["digits=5", ...]`` -> ``{"digits": 5}`` (a ConfigError names the flag)."""
+    counts = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if not value.isdigit():
+            raise ConfigError(f"{flag} takes PRESET=N, got {item!r}")
+        counts[name] = int(value)
+    return counts
+
+
 def _ablation(args: argparse.Namespace) -> int:
     from mlrkit.ablation import (
         ABLATION_LOSSES,
         format_summary,
         lambda_sweep,
         lambda_table,
+        paired_differences,
         plan_ablation,
         run_ablation,
         summarize_ablation,
     )  # fmt: skip
     from mlrkit.viz import ablation_figure
 
-    epochs = {}
-    for item in args.epochs:
-        name, _, value = item.partition("=")
-        if not value.isdigit():
-            raise ConfigError(f"--epochs takes PRESET=N, got {item!r}")
-        epochs[name] = int(value)
+    epochs = _preset_counts("--epochs", args.epochs)
     runs = plan_ablation(
-        args.presets, args.losses or ABLATION_LOSSES, args.seeds, epochs, args.overrides
-    )
+        args.presets, args.losses or ABLATION_LOSSES, args.seeds, epochs, args.overrides,
+        _preset_counts("--stage2-epochs", args.stage2_epochs),
+    )  # fmt: skip
     if args.lambdas:
         where = args.lambda_preset
         runs += lambda_sweep(where, args.lambdas, epochs=epochs.get(where))
     out = Path(args.out)
-    results = run_ablation(runs, out, max_items=args.max_items)
+    results = run_ablation(runs, out, sample=args.sample)
     if args.lambdas:
         lambda_table(results).to_csv(out / "lambda.csv", index=False)
-    summary = summarize_ablation(results[~results["label"].str.contains("@")])
+    plain = results[~results["label"].str.contains("@")]
+    summary = summarize_ablation(plain)
     summary.to_csv(out / "summary.csv")
+    paired_differences(plain).to_csv(out / "paired.csv", index=False)
     figure = ablation_figure(results)
     figure.savefig(out / "ablation.png", dpi=120, bbox_inches="tight")
     with pd.option_context("display.width", 160):
         print(format_summary(summary, ("mAP", "CF1", "OF1", "features_silhouette")).to_string())
-    print(f"wrote {out / 'results.csv'}, {out / 'summary.csv'}, {out / 'ablation.png'}")
+    written = ", ".join(str(out / n) for n in ("results.csv", "summary.csv", "paired.csv"))
+    print(f"wrote {written}, {out / 'ablation.png'}")
     return 0
 
 

@@ -121,9 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
         "ablation",
         help="train (or reuse) loss setups x seeds x presets; results table and figure",
         description="One run per preset, loss and seed under OUT/<preset>/<loss>/seed<n>/ "
-        "(a finished run is reused, an interrupted one resumes, so it can be run in parts); "
-        "writes OUT/results.csv (one row per run), OUT/summary.csv (mean and std over seeds) "
-        "and OUT/ablation.png.",
+        "(a finished run is reused, an interrupted one resumes, so it can be run in parts). "
+        "SADCL's stage 1 is the asl run of the same preset and seed; its stage 2 and a "
+        "control (asl continued with the same fresh schedule) train on from that run's "
+        "best.pt. Writes OUT/results.csv (one row per run), OUT/summary.csv (mean and std "
+        "over seeds), OUT/paired.csv (each method minus its reference, per seed pair) and "
+        "OUT/ablation.png.",
     )
     a.add_argument("--out", default="runs/ablation", help="run folders and results")
     a.add_argument("--presets", nargs="+", default=["digits", "digits-hard"])
@@ -134,11 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="epochs per preset (default: digits=5 digits-hard=12)",
     )  # fmt: skip
     a.add_argument(
+        "--stage2-epochs", nargs="+", default=[], metavar="PRESET=N",
+        help="epochs of SADCL's stage 2 and of its control, after the asl run "
+        "(default: digits=3 digits-hard=6)",
+    )  # fmt: skip
+    a.add_argument(
         "--lambdas", nargs="*", type=float, metavar="W",
         help="also sweep variant A's disc_weight over W... (seed 0; writes OUT/lambda.csv)",
     )  # fmt: skip
     a.add_argument("--lambda-preset", default="digits-hard", help="the preset of the sweep")
-    a.add_argument("--max-items", type=int, default=4000, help="pairs per separation report")
+    a.add_argument(
+        "--sample", type=int, default=4000,
+        help="present (image, class) pairs per separation report (a stratified subsample)",
+    )  # fmt: skip
     a.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides")
 
     x = sub.add_parser(

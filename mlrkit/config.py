@@ -91,16 +91,18 @@ class LossConfig:
             (e.g. ``{"disc_weight": 0.5}``), on top of what the setup fixes.
         sadcl_stage1_epochs: SADCL only: epochs of stage 1 (base model with ASL) before the
             prototypes are initialised and stage 2 fine-tunes with ASL + SSCL + PSCL;
-            0 = half of ``train.epochs`` (see :func:`sadcl_stage1_epochs`).
-        sadcl_stage2_lr_mult: SADCL only: stage-2 learning rate relative to ``optim.lr``.
+            None = half of ``train.epochs``; 0 = no stage 1, ``train.init_from`` is its result
+            (see :func:`sadcl_stage1_epochs`).
+        sadcl_stage2_lr_mult: SADCL only: stage-2 learning rate relative to ``optim.lr``
+            (1.0: the released code trains both stages at the same ``--lr``).
         prototype_threshold: SADCL only: score above which a positive counts as confidently
             correct when initialising prototypes (SADCL's 0.85).
     """
 
     setup: str = "disc-contrastive"
     objective_kwargs: dict[str, Any] = field(default_factory=dict)
-    sadcl_stage1_epochs: int = 0
-    sadcl_stage2_lr_mult: float = 0.1
+    sadcl_stage1_epochs: int | None = None
+    sadcl_stage2_lr_mult: float = 1.0
     prototype_threshold: float = 0.85
 
 
@@ -147,6 +149,10 @@ class TrainConfig:
         eval_every: evaluate every N epochs (and always after the last).
         progress: show tqdm.auto progress bars.
         find_unused_parameters: passed to DistributedDataParallel.
+        init_from: a checkpoint (``best.pt`` of a finished run) whose model (and EMA) weights
+            start this run; its optimiser, schedule and epoch are not taken, so the run trains
+            ``epochs`` epochs under a fresh schedule. SADCL with ``loss.sadcl_stage1_epochs=0``
+            uses it as stage 1 (as the released code resumes stage 2 from the best Q2L weights).
     """
 
     epochs: int = 10
@@ -159,6 +165,7 @@ class TrainConfig:
     eval_every: int = 1
     progress: bool = True
     find_unused_parameters: bool = False
+    init_from: str | None = None
 
 
 @dataclass
@@ -181,8 +188,13 @@ LOSS_SETUP_NAMES: tuple[str, ...] = ("bce", "asl", "disc-contrastive", "disc-cen
 
 
 def sadcl_stage1_epochs(cfg: Config) -> int:
-    """Epochs of SADCL's stage 1: ``loss.sadcl_stage1_epochs``, or half the epochs when 0."""
-    return cfg.loss.sadcl_stage1_epochs or max(1, cfg.train.epochs // 2)
+    """Epochs of SADCL's stage 1: ``loss.sadcl_stage1_epochs``, or half the epochs when None.
+
+    0 means no stage 1: stage 2 starts from ``train.init_from`` (a finished base run).
+    """
+    if cfg.loss.sadcl_stage1_epochs is None:
+        return max(1, cfg.train.epochs // 2)
+    return cfg.loss.sadcl_stage1_epochs
 
 
 def validate(cfg: Config) -> Config:
@@ -230,9 +242,12 @@ def validate(cfg: Config) -> Config:
         (cfg.optim.batch_size >= 1, "optim.batch_size must be >= 1"),
         (cfg.train.eval_every >= 1, "train.eval_every must be >= 1"),
         (
-            cfg.loss.setup != "sadcl" or 0 < sadcl_stage1_epochs(cfg) < cfg.train.epochs,
-            "the sadcl setup needs train.epochs >= 2 and loss.sadcl_stage1_epochs (stage 1) "
-            "between 1 and train.epochs - 1 (0 = half)",
+            cfg.loss.setup != "sadcl"
+            or 0 < sadcl_stage1_epochs(cfg) < cfg.train.epochs
+            or (sadcl_stage1_epochs(cfg) == 0 and cfg.train.init_from is not None),
+            "the sadcl setup needs loss.sadcl_stage1_epochs (stage 1) between 1 and "
+            "train.epochs - 1 (null = half, which needs train.epochs >= 2), or 0 with "
+            "train.init_from (a finished base run's best.pt) as stage 1",
         ),
         (
             cfg.loss.setup not in ("disc-contrastive", "disc-center", "sadcl")

@@ -12,9 +12,11 @@ import pytest
 import mlrkit.ablation as ablation
 import mlrkit.train.fitting as fitting
 from mlrkit.ablation import (
+    CONTROL_LABEL,
     SEPARATION_COLUMNS,
     format_summary,
     lambda_sweep,
+    paired_differences,
     plan_ablation,
     run_ablation,
     summarize_ablation,
@@ -24,7 +26,8 @@ from mlrkit.errors import ConfigError
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 EXPECTED_COLUMNS = [
-    "preset", "loss", "seed", "epochs", "overrides", "label", "mAP", "CF1", "OF1",
+    "preset", "loss", "seed", "epochs", "overrides", "label", "start_from",
+    "mAP", "CP", "CR", "CF1", "OP", "OR", "OF1", "best_mAP", "best_epoch", "start_mAP",
     *[f"embedding_{c}" for c in SEPARATION_COLUMNS],
     *[f"features_{c}" for c in SEPARATION_COLUMNS],
     "train_seconds", "run_dir",
@@ -42,11 +45,16 @@ def tiny_plan(tiny_overrides: list[str]) -> list[ablation.AblationRun]:
 
 def test_the_plan_covers_every_preset_loss_and_seed_in_order() -> None:
     runs = plan_ablation(seeds=(0, 1, 2))
-    assert len(runs) == 2 * 5 * 3
+    # 4 losses from scratch, then per seed SADCL's asl stage 1 (a repeat), control, stage 2
+    assert len(runs) == 2 * (4 * 3 + 3 * 3)
+    assert len({r.directory("out") for r in runs}) == 2 * (4 * 3 + 2 * 3) == 36
+    sadcl = [r for r in runs if r.loss == "sadcl" and r.preset == "digits"]
+    control = [r for r in runs if r.label == CONTROL_LABEL and r.preset == "digits"]
+    assert [(r.start_from, r.epochs) for r in sadcl + control] == [("asl", 3)] * 6
     assert [(r.preset, r.loss, r.seed) for r in runs[:4]] == [
         ("digits", "bce", 0), ("digits", "bce", 1), ("digits", "bce", 2), ("digits", "asl", 0),
     ]  # fmt: skip
-    assert {r.epochs for r in runs if r.preset == "digits-hard"} == {
+    assert {r.epochs for r in runs if r.preset == "digits-hard" and not r.start_from} == {
         ablation.ABLATION_EPOCHS["digits-hard"]
     }
     with pytest.raises(ConfigError, match="unknown loss setup 'focal'"):
@@ -76,9 +84,14 @@ def test_runner_writes_every_column_and_reuses_finished_runs(
     assert bce["embedding_silhouette"].isna().all()
     assert bce["features_silhouette"].notna().all()
     assert csv[csv["loss"] == "disc-contrastive"]["embedding_silhouette"].notna().all()
-    # The scores are the ones the run's own validation log reports for its last epoch.
+    # The scores are the ones the run's own validation log reports for its last epoch, the
+    # best mAP its best epoch's; a run from scratch starts from nothing.
     history = pd.read_json(Path(csv["run_dir"][0]) / "metrics.jsonl", lines=True)
-    assert csv["mAP"][0] == pytest.approx(100 * history["val_mAP"].iloc[-1], abs=1e-9)
+    for name in ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1"):
+        assert csv[name][0] == pytest.approx(100 * history[f"val_{name}"].iloc[-1], abs=1e-9)
+    assert csv["best_mAP"][0] == pytest.approx(100 * history["val_mAP"].max(), abs=1e-9)
+    assert csv["start_mAP"].isna().all()
+    assert csv["features_presence_auroc"].between(0, 1).all()
 
     def no_training(*args: object, **kwargs: object) -> None:
         raise AssertionError("a finished run was trained again")
@@ -98,6 +111,60 @@ def test_a_finished_but_unmeasured_run_is_only_measured(
     monkeypatch.setattr(fitting, "fit", lambda *a, **k: pytest.fail("trained again"))
     row = run_ablation(one, tmp_path, progress=False).iloc[0]
     assert row["train_seconds"] == 0 and not math.isnan(row["mAP"])
+
+
+@pytest.mark.filterwarnings("ignore:init_prototypes")
+def test_sadcl_reuses_the_asl_run_as_stage_one_and_trains_the_control_once(
+    tmp_path: Path, tiny_overrides: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    overrides = [o for o in tiny_overrides if not o.startswith("train.epochs")]
+    plan = plan_ablation(
+        presets=("digits",), losses=("asl", "sadcl"), seeds=(0,), epochs={"digits": 1},
+        overrides=overrides, stage2_epochs={"digits": 1},
+    )  # fmt: skip
+    calls: list[tuple[str, str | None, int | None]] = []
+    real_fit = fitting.fit
+
+    def counting_fit(cfg, out_dir, *args, **kwargs):
+        calls.append((cfg.loss.setup, cfg.train.init_from, cfg.loss.sadcl_stage1_epochs))
+        return real_fit(cfg, out_dir, *args, **kwargs)
+
+    monkeypatch.setattr(fitting, "fit", counting_fit)
+    results = run_ablation(plan, tmp_path, progress=False)
+    base = str(tmp_path / "digits" / "asl" / "seed0" / "best.pt")
+    assert calls == [("asl", None, None), ("asl", base, None), ("sadcl", base, 0)]
+    assert list(results["label"]) == ["asl", CONTROL_LABEL, "sadcl"]
+    asl = results.set_index("label").loc["asl"]
+    for label in (CONTROL_LABEL, "sadcl"):
+        row = results.set_index("label").loc[label]
+        assert row["start_mAP"] == pytest.approx(asl["best_mAP"])  # SADCL's stage-1 mAP
+        assert row["start_from"] == "asl" and row["epochs"] == 1
+    # run again: nothing trains, the rows come back
+    calls.clear()
+    again = run_ablation(plan, tmp_path, progress=False)
+    assert calls == []
+    pd.testing.assert_frame_equal(again, results)
+
+
+def test_a_run_whose_start_is_missing_is_refused(tmp_path: Path) -> None:
+    run = ablation.AblationRun("digits", "sadcl", 0, 1, (), "sadcl", start_from="asl")
+    with pytest.raises(ConfigError, match="asl/seed0/best.pt, which does not exist"):
+        run_ablation([run], tmp_path, progress=False)
+
+
+def test_paired_differences_are_per_seed_then_over_seeds() -> None:
+    frame = pd.DataFrame(
+        [{"preset": "d", "label": label, "seed": s, "mAP": value + s, "best_mAP": 0.0,
+          "CF1": 1.0, "OF1": 1.0}
+         for label, value in (("asl", 90.0), ("disc-contrastive", 91.5)) for s in range(3)]
+        + [{"preset": "d", "label": "disc-contrastive", "seed": 3, "mAP": 0.0, "best_mAP": 0.0,
+            "CF1": 1.0, "OF1": 1.0}]  # no asl of seed 3: left out
+    )  # fmt: skip
+    paired = paired_differences(frame).set_index("method")
+    row = paired.loc["disc-contrastive"]
+    assert row["reference"] == "asl" and row["seeds"] == 3
+    assert row["mAP_diff_mean"] == pytest.approx(1.5) and row["mAP_diff_std"] == pytest.approx(0)
+    assert list(paired.index) == ["disc-contrastive"]  # pairs without both labels are skipped
 
 
 def test_summary_is_mean_and_sample_std_over_seeds() -> None:
@@ -139,3 +206,30 @@ def test_the_ablation_plot_draws_the_seed_means_and_refuses_mixed_presets() -> N
         plot_ablation(frame, "mAP")
     figure = ablation_figure(frame, ("mAP", "embedding_silhouette"))
     assert len(figure.axes) == 4
+
+
+@pytest.mark.filterwarnings("ignore:init_prototypes")
+def test_the_ablation_command_writes_results_summary_paired_and_figure(
+    tmp_path: Path, tiny_overrides: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mlrkit.cli import main
+
+    sets = [a for o in tiny_overrides if not o.startswith("train.epochs") for a in ("--set", o)]
+    code = main([
+        "ablation", "--out", str(tmp_path), "--presets", "digits", "--losses", "asl", "sadcl",
+        "--seeds", "0", "--epochs", "digits=1", "--stage2-epochs", "digits=1", *sets,
+    ])  # fmt: skip
+    assert code == 0
+    for name in ("results.csv", "summary.csv", "paired.csv", "ablation.png"):
+        assert (tmp_path / name).is_file(), name
+    paired = pd.read_csv(tmp_path / "paired.csv")
+    results = pd.read_csv(tmp_path / "results.csv").set_index("label")
+    row = paired.set_index("method").loc["sadcl"]
+    assert row["reference"] == CONTROL_LABEL
+    expected = results.loc["sadcl", "mAP"] - results.loc[CONTROL_LABEL, "mAP"]
+    assert row["mAP_diff_mean"] == pytest.approx(expected)
+    assert main(["ablation", "--out", str(tmp_path), "--stage2-epochs", "digits"]) == 2
+    assert "--stage2-epochs takes PRESET=N" in capsys.readouterr().err

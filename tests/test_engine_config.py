@@ -54,11 +54,25 @@ def test_published_recipes_in_presets() -> None:
 
 def test_sadcl_preset_gets_two_stages() -> None:
     cfg = preset("digits", loss="sadcl")
-    assert cfg.loss.sadcl_stage1_epochs == 0 and sadcl_stage1_epochs(cfg) == cfg.train.epochs // 2
+    assert cfg.loss.sadcl_stage1_epochs is None
+    assert sadcl_stage1_epochs(cfg) == cfg.train.epochs // 2
     assert sadcl_stage1_epochs(apply_overrides(cfg, ["train.epochs=3"])) == 1
     assert sadcl_stage1_epochs(preset("coco14", loss="sadcl")) == 30
     with pytest.raises(ConfigError, match="sadcl setup needs"):
         apply_overrides(cfg, ["train.epochs=1"])
+    # no stage 1 needs a base run to start from
+    with pytest.raises(ConfigError, match="train.init_from"):
+        apply_overrides(cfg, ["loss.sadcl_stage1_epochs=0"])
+    cfg0 = apply_overrides(cfg, ["loss.sadcl_stage1_epochs=0", "train.init_from=base/best.pt"])
+    assert sadcl_stage1_epochs(cfg0) == 0
+    with pytest.raises(ConfigError, match="sadcl setup needs"):
+        apply_overrides(cfg, ["loss.sadcl_stage1_epochs=-1", "train.init_from=base/best.pt"])
+
+
+def test_sadcl_stage2_learning_rate_is_the_released_one() -> None:
+    # The released scripts train stage 2 with the same --lr as stage 1 (scripts/sadcl/coco.sh:
+    # --lr 5e-5 in both steps; main_worker.py: lr_mult = 1.0).
+    assert preset("digits", loss="sadcl").loss.sadcl_stage2_lr_mult == 1.0
 
 
 def test_overrides_parse_json_and_keep_strings() -> None:

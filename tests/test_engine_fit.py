@@ -15,7 +15,14 @@ import torch
 from mlrkit.config import apply_overrides
 from mlrkit.errors import MlrkitError, RunDirectoryError
 from mlrkit.runs import load_run
-from mlrkit.train import NonFiniteLossError, NonFiniteStateError, fit, fitting, recipe
+from mlrkit.train import (
+    NonFiniteLossError,
+    NonFiniteStateError,
+    fit,
+    fitting,
+    init_prototypes,
+    recipe,
+)
 from mlrkit.train.checkpoint import CheckpointMismatchError, load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -310,3 +317,113 @@ def test_resuming_a_finished_run_from_best_makes_last_good_again(
         result = fit(cfg, run, resume=True)
     assert [r["epoch"] for r in result.history] == [1, 2]
     assert load_checkpoint(run / "last.pt")["epoch"] == 2
+
+
+def _parameters(state: dict) -> dict[str, torch.Tensor]:
+    """The trained parameters of a checkpoint's model (BatchNorm statistics left out: they move
+    in training mode even at a learning rate of 0)."""
+    return {
+        k: v for k, v in state["model"].items() if "running_" not in k and "num_batches" not in k
+    }
+
+
+@pytest.mark.filterwarnings("ignore:init_prototypes")
+def test_sadcl_stage_two_starts_from_the_best_stage_one_weights_with_a_full_bank(
+    tiny_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stage 1 = 2 epochs whose best is epoch 1 (val mAP made to fall); stage 2 at lr 0 must end
+    with epoch 1's weights, not epoch 2's, and a bank whose every slot holds a feature."""
+    cfg = tiny_config(
+        "loss.sadcl_stage1_epochs=2", "train.epochs=3",
+        "loss.sadcl_stage2_lr_mult=0", loss="sadcl",
+    )  # fmt: skip
+    run = tmp_path / "run"
+    falling = iter([0.9, 0.5, 0.1])
+    real_row = fitting._evaluate_row
+
+    def row(*args, **kwargs):
+        return {**real_row(*args, **kwargs), "val_mAP": next(falling)}
+
+    monkeypatch.setattr(fitting, "_evaluate_row", row)
+    kept: dict[int, dict] = {}
+
+    def keep(row: dict) -> None:
+        kept[row["epoch"]] = load_checkpoint(run / "last.pt")
+
+    result = fit(cfg, run, callback=keep)
+    assert [r["stage"] for r in result.history] == [1, 1, 2]
+    final = load_checkpoint(run / "last.pt")
+    for name, value in _parameters(kept[1]).items():
+        assert torch.equal(final["model"][name], value), name
+    assert any(not torch.equal(kept[2]["model"][n], v) for n, v in _parameters(kept[1]).items())
+    assert final["objective"]["sadcl.bank.valid"].all()
+    # best.pt restarts with stage 2: its only epoch is the best of stage 2
+    assert (final["best_epoch"], load_checkpoint(run / "best.pt")["epoch"]) == (3, 3)
+
+
+@pytest.mark.filterwarnings("ignore:init_prototypes")
+def test_a_run_starts_from_init_from_and_sadcl_can_take_it_as_stage_one(
+    tiny_config, tmp_path: Path
+) -> None:
+    base = tmp_path / "asl"
+    fit(tiny_config("train.epochs=2", loss="asl"), base)
+    start = _parameters(load_checkpoint(base / "best.pt"))
+    cfg = tiny_config(
+        "train.epochs=1", "loss.sadcl_stage1_epochs=0", "loss.sadcl_stage2_lr_mult=0",
+        f"train.init_from={base / 'best.pt'}", loss="sadcl",
+    )  # fmt: skip
+    result = fit(cfg, tmp_path / "sadcl")
+    assert [r["stage"] for r in result.history] == [2]
+    final = load_checkpoint(tmp_path / "sadcl" / "last.pt")
+    for name, value in start.items():
+        assert torch.equal(final["model"][name], value), name
+    # the control: the same base continued with its own loss, a fresh schedule of 1 epoch
+    control = fit(
+        tiny_config("train.epochs=1", f"train.init_from={base / 'best.pt'}", loss="asl"),
+        tmp_path / "control",
+    )
+    assert [r["epoch"] for r in control.history] == [1]
+    state = load_checkpoint(tmp_path / "control" / "last.pt")
+    assert state["scheduler"]["total_steps"] == 4  # one epoch of 4 steps, not the base's 8
+    moved = _parameters(state)
+    assert any(not torch.equal(moved[n], v) for n, v in start.items())
+    with pytest.raises(MlrkitError, match="does not exist"):
+        fit(tiny_config("train.epochs=1", "train.init_from=nowhere.pt"), tmp_path / "x")
+
+
+@pytest.mark.filterwarnings("ignore:init_prototypes")
+@pytest.mark.parametrize("bank_init", ["prototypes", "empty"])
+def test_init_prototypes_starts_every_bank_slot_at_the_raw_class_means(
+    tiny_config, bank_init: str
+) -> None:
+    """As released, the bank starts at the class means of the raw (unprojected) class features
+    of confidently-correct samples; checked against a slow per-image loop."""
+    cfg = tiny_config(loss="sadcl")
+    cfg.loss.objective_kwargs = {"bank_init": bank_init}
+    torch.manual_seed(0)
+    model = recipe.model_from_config(cfg, 10).eval()
+    objective = recipe.objective_from_config(cfg, model, stage=2)
+    train_set, _ = recipe.datasets_from_config(cfg, *model.preprocessing[:2])
+    loader = torch.utils.data.DataLoader(train_set, batch_size=16)
+    init_prototypes(model, objective, loader, threshold=0.5)
+    bank = objective.sadcl.bank
+    if bank_init == "empty":
+        assert not bank.valid.any()
+        return
+    confident: dict[int, list[torch.Tensor]] = {k: [] for k in range(10)}
+    positives: dict[int, list[torch.Tensor]] = {k: [] for k in range(10)}
+    with torch.no_grad():
+        for i in range(len(train_set)):
+            image, target = train_set[i]
+            out = model(image[None])
+            score = torch.sigmoid(out.logits[0].double())
+            for k in range(10):
+                if target[k] == 1:
+                    positives[k].append(out.class_features[0, k].double())
+                    if score[k] > 0.5:
+                        confident[k].append(out.class_features[0, k].double())
+    assert bank.valid.all()
+    for k in range(10):
+        expected = torch.stack(confident[k] or positives[k]).mean(0).float()
+        for slot in range(bank.num_slots):
+            torch.testing.assert_close(bank.features[slot, k], expected, atol=1e-5, rtol=1e-5)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.metrics import silhouette_samples, silhouette_score
+from sklearn.metrics import roc_auc_score, silhouette_samples, silhouette_score
 
 import mlrkit.explore.separation as separation_module
 from mlrkit.errors import InvalidInputError
+from mlrkit.explore.embeddings import ClassEmbeddings
 from mlrkit.explore.separation import compare_separation, separation_report
 
 COLUMNS = [
@@ -24,6 +26,7 @@ COLUMNS = [
     "nc1",
     "alignment",
     "uniformity",
+    "presence_auroc",
 ]
 
 
@@ -83,6 +86,7 @@ def oracle(vectors, labels, groups=None):
             "knn_precision_at_1": mean(hits[i] for i in rows_of[c] if i in hits),
             "intra_cos": mean(dot(z[i], m[c]) for i in rows_of[c]),
             "inter_cos": mean(dot(m[c], m[d]) for d in classes if d != c),
+            "presence_auroc": float("nan"),  # every row is present: no absent row to rank
         }
     positives = [
         sqdist(z[i], z[j])
@@ -99,6 +103,7 @@ def oracle(vectors, labels, groups=None):
         "nc1": nc1_numpy(np.array(z), np.array(labels)),
         "alignment": mean(positives),
         "uniformity": math.log(mean(kernel)),
+        "presence_auroc": float("nan"),
     }
     return pd.DataFrame.from_dict(table, orient="index")[COLUMNS]
 
@@ -120,9 +125,10 @@ def assert_matches(report, expected, atol=1e-10):
     np.testing.assert_array_equal(report["n"], expected["n"])
     for col in COLUMNS[1:5]:
         np.testing.assert_allclose(report[col], expected[col], rtol=0, atol=atol, err_msg=col)
-    for col in COLUMNS[5:]:
+    for col in COLUMNS[5:8]:
         assert report[col].iloc[:-1].isna().all(), col
         assert report.loc["overall", col] == pytest.approx(expected.loc["overall", col], abs=atol)
+    np.testing.assert_allclose(report["presence_auroc"], expected["presence_auroc"], atol=atol)
 
 
 # ---------------------------------------------------------------- the tiny hand example
@@ -371,6 +377,12 @@ def test_string_labels_are_sorted_and_named():
         (np.ones((2, 2)), ["a", "b"], None, {"classes": ["a", "b"]}, r"Drop `classes`"),
         (np.ones((2, 2)), ["a", "overall"], None, {}, r"named 'overall'"),
         (np.ones((2, 2)), [0, 1], None, {"sample": 0}, r"`sample` must be a positive"),
+        (np.ones((3, 2)), [0, 1, 1], None, {"present": [1, 0]}, r"`present` must have shape"),
+        (np.ones((2, 2)), [0, 1], None, {"present": [1, -1]}, r"boolean or 0/1.*first -1"),
+        (np.ones((2, 2)), [0, 1], None, {"present": [1.0, 0.5]}, r"boolean or 0/1.*first 0.5"),
+        (np.ones((2, 2)), [0, 1], None, {"present": [1.0, np.nan]}, r"boolean or 0/1"),
+        (np.ones((2, 2)), [0, 1], None, {"present": ["yes", "no"]}, r"boolean or 0/1.*dtype"),
+        (np.ones((2, 2)), [0, 1], None, {"present": [False, False]}, r"marks no row as present"),
     ],
     ids=[
         "labels-length",
@@ -384,11 +396,157 @@ def test_string_labels_are_sorted_and_named():
         "strings-with-classes",
         "class-named-overall",
         "sample-zero",
+        "present-length",
+        "present-ignored-target",
+        "present-fraction",
+        "present-nan",
+        "present-strings",
+        "present-none-present",
     ],
 )
 def test_invalid_inputs_raise_clear_errors(vectors, labels, groups, kwargs, match):
     with pytest.raises(InvalidInputError, match=match):  # also a ValueError
         separation_report(vectors, labels, groups, **kwargs)
+
+
+# ---------------------------------------------------------------- presence_auroc
+
+
+def presence_problem(seed=9):
+    """Every (image, class) pair of 40 images x 5 classes, about a third present, with exact
+    ties: some absent rows copy a present row of their class, some copy each other."""
+    rng = np.random.default_rng(seed)
+    images, k, d = 40, 5, 6
+    image = np.repeat(np.arange(images), k)
+    labels = np.tile(np.arange(k), images)
+    present = rng.random(len(labels)) < 0.35
+    present[:k] = True  # every class has present rows
+    centers = rng.normal(size=(k, d))
+    vectors = rng.normal(size=(len(labels), d)) + 1.2 * present[:, None] * centers[labels]
+    for c in range(k):
+        pos = np.flatnonzero(present & (labels == c))
+        neg = np.flatnonzero(~present & (labels == c))
+        vectors[neg[0]] = vectors[pos[0]]  # a present and an absent row tie
+        vectors[neg[1]] = vectors[neg[2]] = vectors[neg[3]]  # absent rows tie
+    return vectors, labels, image, present
+
+
+def presence_by_sklearn(vectors, labels, present):
+    """Per class c: roc_auc_score(present, cos(z, m_c)) over the rows of c, m_c from all
+    present rows of c."""
+    z = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    out = {}
+    for c in np.unique(labels):
+        rows = labels == c
+        mu = z[rows & present].mean(axis=0)
+        score = z[rows] @ (mu / np.linalg.norm(mu))
+        out[str(c)] = roc_auc_score(present[rows], score)
+    return pd.Series(out), z
+
+
+def test_presence_auroc_equals_sklearn_with_ties_and_groups(monkeypatch):
+    vectors, labels, image, present = presence_problem()
+    expected, z = presence_by_sklearn(vectors, labels, present)
+    # the construction really ties a present row with an absent one in every class
+    for c in range(5):
+        rows = np.flatnonzero(labels == c)
+        m = z[(labels == c) & present].mean(axis=0)
+        score = z[rows] @ (m / np.linalg.norm(m))
+        tied = np.isin(score[~present[rows]], score[present[rows]])
+        assert tied.any() and len(np.unique(score)) < len(score)
+    report = separation_report(vectors, labels, image, present=present)
+    got = report["presence_auroc"]
+    np.testing.assert_allclose(got.iloc[:-1], expected, rtol=0, atol=1e-12)
+    assert got["overall"] == pytest.approx(expected.mean(), abs=1e-12)
+    assert 0.5 < got["overall"] < 1.0  # informative, not perfect
+    # the groups, the subsample, the input types and the blocks do not change it
+    for other in (
+        separation_report(vectors, labels, present=present.astype(int)),
+        separation_report(vectors, labels, image, present=torch.from_numpy(present), sample=30),
+        separation_report(
+            vectors.astype(np.float32).astype(np.float64), labels, image, present=present.tolist()
+        ),  # fmt: skip
+    ):
+        np.testing.assert_allclose(other["presence_auroc"], got, rtol=0, atol=1e-12)
+    monkeypatch.setattr(separation_module, "_BLOCK_ELEMENTS", 6 * 7)  # blocks of 7 rows
+    blocked = separation_report(vectors, labels, image, present=present)
+    np.testing.assert_array_equal(blocked["presence_auroc"], got)
+
+
+def test_presence_auroc_is_nan_for_a_class_with_every_row_present():
+    vectors, labels, image, present = presence_problem(seed=10)
+    present = present | (labels == 2)  # class 2: no absent row
+    report = separation_report(vectors, labels, image, present=present)
+    other = labels != 2
+    expected, _ = presence_by_sklearn(vectors[other], labels[other], present[other])
+    got = report["presence_auroc"]
+    assert np.isnan(got["2"])
+    np.testing.assert_allclose(got.drop(["2", "overall"]), expected, rtol=0, atol=1e-12)
+    assert got["overall"] == pytest.approx(expected.mean(), abs=1e-12)  # over the other 4
+    # all present: nothing to rank anywhere, but the counts are stated
+    every = separation_report(vectors, labels, image, present=np.ones(len(labels), bool))
+    assert every["presence_auroc"].isna().all()
+    assert every.attrs["present_rows"] == len(labels) and every.attrs["absent_rows"] == 0
+    assert separation_report(vectors, labels, image)["presence_auroc"].isna().all()
+
+
+@pytest.mark.parametrize("sample", [None, 40])
+def test_other_measures_with_present_equal_a_report_of_the_present_rows(sample):
+    vectors, labels, image, present = presence_problem(seed=11)
+    labels = labels.copy()
+    labels[~present & (labels == 4)] = 5  # class "five": absent rows only, so left out
+    names = ["zero", "one", "two", "three", "four", "five"]
+    got = separation_report(vectors, labels, image, present=present, classes=names,
+                            sample=sample, seed=4)  # fmt: skip
+    alone = separation_report(vectors[present], labels[present], image[present], classes=names,
+                              sample=sample, seed=4)  # fmt: skip
+    assert list(got.index) == ["zero", "one", "two", "three", "four", "overall"]
+    assert list(got.columns) == COLUMNS
+    pd.testing.assert_frame_equal(
+        got.drop(columns="presence_auroc"), alone.drop(columns="presence_auroc"), check_exact=True
+    )
+    assert got.loc["overall", "n"] == (present.sum() if sample is None else sample)
+    assert np.isnan(got.loc["four", "presence_auroc"])  # its absent rows went to "five"
+    assert got["presence_auroc"].drop(["four", "overall"]).notna().all()
+    assert got.attrs == {
+        "rows": len(labels),
+        "sampled": alone.attrs["sampled"],
+        "sample": sample,
+        "seed": 4,
+        "metric": "cosine",
+        "present_rows": int(present.sum()),
+        "absent_rows": int((~present).sum()),
+    }
+
+
+def test_class_embeddings_separation_uses_absent_rows_and_drops_ignored_ones():
+    vectors, labels, image, present = presence_problem(seed=12)
+    target = present.astype(np.int8)
+    ignored = np.flatnonzero(~present)[::7]
+    target[ignored] = -1
+    vectors = vectors.copy()
+    vectors[ignored] = 100.0 * vectors[0]  # would move class directions if they were used
+    classes = ("a", "b", "c", "d", "e")
+    frame = pd.DataFrame({"image": image, "class_index": labels, "target": target})
+    emb = ClassEmbeddings(
+        frame, vectors.astype(np.float32), "features", classes, Path("run"), "val"
+    )
+    keep = target != -1
+    expected = separation_report(vectors.astype(np.float32)[keep], labels[keep], image[keep],
+                                 classes=classes, present=target[keep] == 1)  # fmt: skip
+    got = emb.separation()
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert got.attrs == expected.attrs and got.attrs["absent_rows"] == (target == 0).sum()
+    assert got["presence_auroc"].notna().all()
+    # present rows only (a which="present" extraction): as before, presence_auroc NaN
+    shown = target == 1
+    only = ClassEmbeddings(
+        frame[shown].reset_index(drop=True), vectors[shown], "features", classes, Path("r"), "val"
+    )
+    plain = separation_report(vectors[target == 1], labels[target == 1], image[target == 1],
+                              classes=classes, sample=50)  # fmt: skip
+    pd.testing.assert_frame_equal(only.separation(sample=50), plain, check_exact=True)
+    assert "present_rows" not in only.separation().attrs
 
 
 # ---------------------------------------------------------------- compare_separation
@@ -400,7 +558,7 @@ def test_compare_separation_puts_the_overall_rows_side_by_side():
     one = separation_report(rng.normal(size=(90, 4)), labels)
     two = separation_report(rng.normal(size=(90, 4)) + np.eye(4)[labels], labels, sample=60)
     table = compare_separation({"bce": one, "variant A": two})
-    assert table.shape == (2, 8)
+    assert table.shape == (2, len(COLUMNS))
     assert list(table.index) == ["bce", "variant A"] and table.index.name == "run"
     assert list(table.columns) == COLUMNS
     pd.testing.assert_series_equal(table.loc["bce"], one.loc["overall"], check_names=False)

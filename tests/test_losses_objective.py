@@ -106,7 +106,10 @@ def test_objective_returns_named_terms_and_every_parameter_gets_a_gradient(kwarg
     objective(model(x), y)  # first step fills the memory bank / centres
     terms = objective(model(x), y)
     assert set(terms) == names | {"loss"}
-    expected = sum(objective.weights[n] * terms[n] for n in names)
+    # SADCL's weights sit on the released ASL scale (-sum / B / K * 1000): on a summed loss the
+    # SSCL and PSCL weights count B K / 1000 times
+    scale = {n: y.numel() / 1000 if n in ("sscl", "pscl") else 1.0 for n in names}
+    expected = sum(objective.weights[n] * scale[n] * terms[n] for n in names)
     torch.testing.assert_close(terms["loss"], expected)
     terms["loss"].backward()
     for name, p in [*model.named_parameters(), *objective.named_parameters()]:
@@ -339,3 +342,50 @@ def test_prototypes_are_class_means_of_confident_positives_with_named_fallbacks(
         torch.testing.assert_close(protos[k], F.normalize(mean, dim=0).float())
     with pytest.raises(InvalidInputError, match="no batch"):
         PrototypeAccumulator().compute()
+
+
+def _released_asl(logits: Tensor, targets: Tensor) -> Tensor:
+    """models/loss/aslloss.py of the released SADCL code, written out (gamma- 4, gamma+ 0,
+    clip 0.05, eps 1e-8): ``-sum / B / K * 1000`` of the per-entry ASL (entries of -1 left out
+    of the sum, as mlrkit's ASL does; the division is by every entry, as released)."""
+    p = torch.sigmoid(logits)
+    p_m = (p - 0.05).clamp(min=0)
+    pos = targets * torch.log(p.clamp(min=1e-8))
+    neg = (1 - targets) * torch.log((1 - p_m).clamp(min=1e-8)) * p_m**4
+    per_entry = torch.where(targets >= 0, pos + neg, torch.zeros_like(p))
+    return -per_entry.sum() / logits.shape[0] / logits.shape[1] * 1000
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_sadcl_weights_are_on_the_released_asl_scale(reduction):
+    # released total: ASL_r + 100 SSCL + 50 PSCL; ours has the same ratio of terms on its own
+    # classification scale, so ours = r * released with r = ours_cls / ASL_r
+    torch.manual_seed(0)
+    objective = build_objective("sadcl", K, C, reduction=reduction).double().eval()
+    x, y = batch(3)
+    model = TinyModel().double()
+    out = model(x.double())
+    terms = objective(out, y.double())
+    released_cls = _released_asl(out.logits, y.double())
+    released_total = released_cls + 100.0 * terms["sscl"] + 50.0 * terms["pscl"]
+    known = int((y >= 0).sum())
+    ratio = y.numel() / 1000 if reduction == "sum" else y.numel() / (1000 * known)
+    torch.testing.assert_close(terms["cls"], ratio * released_cls)
+    torch.testing.assert_close(terms["loss"], ratio * released_total)
+    # released_scale=False: the weights act on our classification loss as it is
+    plain = build_objective("sadcl", K, C, reduction=reduction, released_scale=False)
+    plain = plain.double().eval()
+    plain.load_state_dict(objective.state_dict())
+    t = plain(out, y.double())
+    torch.testing.assert_close(t["loss"], t["cls"] + 100.0 * t["sscl"] + 50.0 * t["pscl"])
+
+
+def test_memory_bank_fill_starts_every_slot_at_the_class_vectors():
+    bank = MemoryBank(3, K, C)
+    means = torch.randn(K, C)
+    bank.fill(means)
+    assert bank.valid.all()
+    for s in range(3):
+        torch.testing.assert_close(bank.features[s], means)
+    with pytest.raises(InvalidInputError, match="fill"):
+        bank.fill(torch.randn(K, C + 1))

@@ -1,7 +1,8 @@
 """The per-row inputs of :func:`~mlrkit.explore.separation_report` and its stratified sample.
 
 Labels become class codes ``0..K-1`` over the classes present (with their names), groups become
-image codes (every row its own group without them), and above ``sample`` rows
+image codes (every row its own group without them), ``present`` becomes a boolean mask (which
+rows are present pairs, when the rows are every pair of a split), and above ``sample`` rows
 :func:`stratified_rows` picks a seeded subsample that keeps each class's share. The vectors
 themselves are checked in :mod:`mlrkit.explore._vectors`.
 """
@@ -83,6 +84,37 @@ def as_groups(groups: Any, num_rows: int) -> np.ndarray:
             "`groups` must hold comparable image ids (all integers or all strings)."
         ) from err
     return codes.astype(np.int64)
+
+
+def as_present(present: Any, num_rows: int) -> np.ndarray:
+    """``(M,)`` bool from ``present`` (bool or 0/1); at least one row must be present."""
+    a = to_numpy(present, "present")
+    if a.ndim != 1 or len(a) != num_rows:
+        raise InvalidInputError(
+            f"`present` must have shape (M,) = ({num_rows},), one flag per row of `vectors`, "
+            f"got shape {a.shape}; pass None when every row is a present pair."
+        )
+    if a.dtype.kind == "b":
+        mask = a
+    elif a.dtype.kind in "iuf":
+        bad = (a != 0) & (a != 1)  # NaN is neither, so it lands here too
+        if bad.any():
+            raise InvalidInputError(
+                f"`present` must be boolean or 0/1, found {int(bad.sum())} other value(s) "
+                f"(first {a[bad][0].item()!r}); for mlrkit targets pass target == 1 and drop the "
+                "ignored rows (target -1) from every input."
+            )
+        mask = a == 1
+    else:
+        raise InvalidInputError(
+            f"`present` must be boolean or 0/1, got dtype {a.dtype}; pass a bool array."
+        )
+    if not mask.any():
+        raise InvalidInputError(
+            "`present` marks no row as present: the measures need the present (image, class) "
+            "pairs, and presence_auroc needs them for each class's direction."
+        )
+    return mask
 
 
 def check_sample(sample: int | None) -> None:

@@ -74,11 +74,28 @@ class ClassEmbeddings:
 
     def separation(self, **options: Any) -> pd.DataFrame:
         """:func:`mlrkit.explore.separation_report` of these rows: labelled by class, grouped
-        by image (so rows of one image are never compared); ``options`` go to it."""
+        by image (so nearest neighbours and alignment pairs come from other images);
+        ``options`` go to it.
+
+        Rows with an ignored target (-1) are dropped from everything: they are neither present
+        nor absent. When absent rows (target 0, a ``which="all"`` extraction) remain, it passes
+        ``present = target == 1``: the measures use the present rows and ``presence_auroc``
+        ranks each class's present rows against its absent ones. With present rows only (a
+        ``which="present"`` extraction) the report is as without ``present``
+        (``presence_auroc`` NaN).
+        """
+        target = self.frame["target"].to_numpy()
+        keep = target != -1
+        rows = slice(None) if keep.all() else keep  # a slice keeps the vectors uncopied
+        present = target[rows] == 1
         return separation_report(
-            self.vectors, self.frame["class_index"].to_numpy(), self.frame["image"].to_numpy(),
-            classes=self.classes, **options,
-        )  # fmt: skip
+            self.vectors[rows],
+            self.frame["class_index"].to_numpy()[rows],
+            self.frame["image"].to_numpy()[rows],
+            classes=self.classes,
+            present=None if present.all() else present,
+            **options,
+        )
 
 
 def _check_space(run: TrainedRun, space: str) -> None:

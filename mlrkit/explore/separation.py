@@ -32,13 +32,55 @@ direction and ``mu_G`` the mean of the K class centroids (each class counts once
   ``log mean_{i != j} exp(-2 ||z_i - z_j||^2)``; lower (more negative) = rows spread more
   uniformly over the sphere. It ignores the classes: tight, well-separated clusters are *less*
   uniform (higher) than the same number of rows scattered at random.
+- ``presence_auroc`` (only with ``present``, NaN without): how well the class direction ranks
+  the images that show a class above those that do not. The rows are then *every* (image,
+  class) pair (``extract_embeddings(run, which="all")``) and ``present`` says which pairs are
+  present. For class c, with ``m_c`` the direction of the mean of *all* its present rows
+  (before any subsample; absent rows never enter it), every row ``i`` of class c, present or
+  absent, gets the score ``s_i = cos(z_i, m_c)``, and with ``P_c`` present and ``N_c`` absent
+  rows of class c::
 
-The group rule. Rows of the same image are never each other's neighbours and never form an
-alignment pair. An image contributes one row per class it shows, and those rows share most of
-their content (the same backbone features, the same background), so without the rule a row's
-nearest neighbour is often the *other class of the same image*, and two rows of one class in one
-image (the same digit seen twice) would count as a perfectly aligned pair: the measures would
-describe images, not classes. With ``groups=None`` every row is its own group (a plain k-NN).
+      presence_auroc_c = (1 / (P_c N_c)) sum_{i present, j absent} ([s_i > s_j] + [s_i = s_j] / 2)
+                       = (R_c - P_c (P_c + 1) / 2) / (P_c N_c)
+
+  with ``R_c`` the sum of the ranks of the present rows among the class's ``P_c + N_c`` scores
+  (tied scores share their average rank): the ROC AUC of present against absent rows, as
+  ``sklearn.metrics.roc_auc_score(present, s)``. NaN for a class without absent rows (or whose
+  present rows average to the origin); overall: the mean over the classes where it is defined
+  (those with present and absent rows). 0.5 = the direction does not tell present from
+  absent, 1 = every present row is closer to it than every absent row. ``m_c`` includes the
+  present row being scored (no leave-one-out), which lifts a present row's score by about
+  ``1 / P_c``: a class with few present rows reads optimistic.
+
+What the measures see. Silhouette, kNN@1, intra/inter cos, nc1, alignment and uniformity look
+only at the present rows (all of them are computed on the present rows alone when ``present``
+is given): they say how tight and far apart the classes are among the images that show them,
+which is what a contrastive loss such as SSCL optimises. They cannot explain mAP, which ranks,
+for each class, the images that show it against those that do not: a space can separate the
+present rows perfectly and still put absent rows right next to a class's direction.
+``presence_auroc`` measures that ranking (as ROC AUC, which weighs every present/absent pair
+equally, where AP weighs the top of the ranking most).
+
+Rows of the same image, measure by measure (exactly what the code does; only kNN@1 and
+alignment read the groups):
+
+- ``knn_precision_at_1``: excludes them: a row's nearest neighbour is searched among the rows
+  of *other* images only.
+- ``alignment``: excludes them: two rows of one class in one image (the same digit seen twice)
+  are never a pair.
+- ``silhouette``: includes them: ``a`` and ``b`` are mean distances to *every* row of a class,
+  rows of the same image included (only the row itself is left out of ``a``).
+- ``intra_cos``, ``inter_cos``, ``nc1``: include them: the centroids are means over every row
+  of a class (the row itself included), whatever its image.
+- ``uniformity``: includes them: the mean runs over all pairs ``i != j``.
+- ``presence_auroc``: ignores the groups: ``m_c`` is the mean of every present row of class c.
+
+Why the two exclusions: an image contributes one row per class it shows, and those rows share
+most of their content (the same backbone features, the same background), so without the rule a
+row's nearest neighbour is often the *other class of the same image*, and two rows of one class
+in one image would count as a perfectly aligned pair: those two measures would describe images,
+not classes. With ``groups=None`` every row is its own group (a plain k-NN), which changes
+kNN@1 and alignment only.
 
 These measure the feature space, not classification: a head can classify well from features
 that separate poorly under the cosine (and the reverse). Read them next to mAP, and compare runs
@@ -46,11 +88,14 @@ only within one space (``"features"`` or ``"embedding"``) and one split.
 
 Cost: the rows are compared in blocks of whole rows against all rows, so memory stays
 ``O(block x N)`` and every pairwise measure is exact over the rows used; time is
-``O(N^2 D)``. Above ``sample`` rows a stratified, seeded subsample is used instead (see
-:func:`separation_report`). Everything is computed and accumulated in float64.
+``O(N^2 D)``. Above ``sample`` present rows a stratified, seeded subsample is used instead (see
+:func:`separation_report`). ``presence_auroc`` is not pairwise: one blocked pass over every row
+for the centroids, one for the scores, then a sort (``O(M D + M log M)``), exact over all rows.
+Everything is computed and accumulated in float64.
 
 This module holds the measures and the two public functions; the vectors are checked in
-:mod:`mlrkit.explore._vectors`, the labels, groups and subsample in :mod:`mlrkit.explore._rows`.
+:mod:`mlrkit.explore._vectors`, the labels, groups, ``present`` and subsample in
+:mod:`mlrkit.explore._rows`.
 
 References:
     V. Papyan, X. Y. Han, D. L. Donoho. Prevalence of neural collapse during the terminal
@@ -68,7 +113,14 @@ import numpy as np
 import pandas as pd
 
 from mlrkit.errors import InvalidInputError
-from mlrkit.explore._rows import OVERALL, as_groups, as_labels, check_sample, stratified_rows
+from mlrkit.explore._rows import (
+    OVERALL,
+    as_groups,
+    as_labels,
+    as_present,
+    check_sample,
+    stratified_rows,
+)
 from mlrkit.explore._vectors import as_nonzero_vectors
 
 __all__ = ["COLUMNS", "compare_separation", "separation_report"]
@@ -82,6 +134,7 @@ COLUMNS: tuple[str, ...] = (
     "nc1",
     "alignment",
     "uniformity",
+    "presence_auroc",
 )
 _NC1_RCOND = 1e-6  # pseudo-inverse cut-off of S_B, relative to its largest singular value
 _BLOCK_ELEMENTS = 2**23  # entries of one (block, N) float64 matrix: 64 MiB
@@ -169,7 +222,82 @@ def _nc1(z: np.ndarray, y: np.ndarray, mu: np.ndarray) -> float:
     return float((within / eig[keep]).sum() / num_classes)
 
 
-def _measure(z: np.ndarray, y: np.ndarray, g: np.ndarray, names: list[str]) -> pd.DataFrame:
+def _unit_rows(v: np.ndarray) -> np.ndarray:
+    """``v`` in float64 with every row scaled to length 1 (rows are nonzero)."""
+    z = v.astype(np.float64)
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    return z
+
+
+def _presence_auroc(
+    v: np.ndarray, y: np.ndarray, present: np.ndarray, num_classes: int
+) -> np.ndarray:
+    """Per-class ROC AUC of present against absent rows, scored by the cosine to the class
+    direction of the present rows; ``(K,)`` float64, NaN where undefined.
+
+    Args:
+        v: ``(M, D)`` every row (not normalised; any real dtype).
+        y: ``(M,)`` class codes in 0..K-1, or -1 for a row to leave out (its class has no
+            present row, so no direction to score against).
+        present: ``(M,)`` bool.
+        num_classes: K.
+
+    The rows are normalised in blocks, so no float64 copy of all M rows exists. AUROC is the
+    Mann-Whitney statistic ``(R_c - P_c (P_c + 1) / 2) / (P_c N_c)`` from tie-averaged ranks
+    within each class (one sort by class, then score), which equals sklearn's roc_auc_score.
+    """
+    num_rows, dim = v.shape
+    block = max(1, _BLOCK_ELEMENTS // dim)
+    sums = np.zeros((num_classes, dim))  # (K, D) sum of the unit present rows per class
+    for lo in range(0, num_rows, block):
+        take = present[lo : lo + block] & (y[lo : lo + block] >= 0)
+        if not take.any():
+            continue
+        z = _unit_rows(v[lo : lo + block][take])
+        onehot = np.zeros((len(z), num_classes))
+        onehot[np.arange(len(z)), y[lo : lo + block][take]] = 1.0
+        sums += onehot.T @ z
+    norm = np.linalg.norm(sums, axis=1)
+    norm[norm == 0] = np.nan  # present rows that cancel out: no direction, AUROC NaN
+    direction = sums / norm[:, None]  # m_c: the direction of the mean is that of the sum
+
+    use = np.flatnonzero(y >= 0)
+    score = np.empty(len(use))  # s_i = z_i . m_{y_i}
+    for lo in range(0, len(use), block):
+        rows = use[lo : lo + block]
+        # an elementwise product summed along each row: a row's score depends on that row
+        # alone, so duplicated rows tie exactly (a matrix product may round by position)
+        score[lo : lo + block] = (_unit_rows(v[rows]) * direction[y[rows]]).sum(axis=1)
+    cls, pos = y[use], present[use]
+
+    order = np.lexsort((score, cls))  # by class, then by score
+    cls, score, pos = cls[order], score[order], pos[order]
+    n = len(cls)
+    starts = np.flatnonzero(np.r_[True, (cls[1:] != cls[:-1]) | (score[1:] != score[:-1])])
+    ends = np.r_[starts[1:], n]
+    counts = np.bincount(cls, minlength=num_classes)
+    first = np.r_[0, np.cumsum(counts)[:-1]]  # where each class begins in the sorted order
+    # tied scores (one run of equal values within a class) share the mean of their ranks
+    rank = np.repeat((starts + ends + 1) / 2.0, ends - starts) - first[cls]  # 1-based in class
+    num_pos = np.bincount(cls, weights=pos, minlength=num_classes)
+    num_neg = counts - num_pos
+    rank_sum = np.bincount(cls, weights=rank * pos, minlength=num_classes)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auroc = (rank_sum - num_pos * (num_pos + 1) / 2.0) / (num_pos * num_neg)
+    auroc[(num_pos == 0) | (num_neg == 0) | np.isnan(norm)] = np.nan
+    return auroc
+
+
+def _measure(
+    z: np.ndarray,
+    y: np.ndarray,
+    g: np.ndarray,
+    names: list[str],
+    auroc: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """The report's table from the measured rows ``z (N, D)`` (unit, float64), their classes
+    ``y (N,)`` in 0..K-1 and groups ``g (N,)``; ``auroc (K,)`` the per-class presence AUROC
+    (None: NaN everywhere)."""
     num_classes = len(names)
     counts = np.bincount(y, minlength=num_classes)
     onehot = np.zeros((len(z), num_classes))  # (N, K)
@@ -197,6 +325,11 @@ def _measure(z: np.ndarray, y: np.ndarray, g: np.ndarray, names: list[str]) -> p
     upper = np.triu_indices(num_classes, k=1)
 
     every = np.ones(len(z), dtype=bool)
+    if auroc is None:
+        presence = np.full(num_classes + 1, np.nan)
+    else:
+        defined = auroc[np.isfinite(auroc)]  # classes with present and absent rows
+        presence = np.append(auroc, defined.mean() if len(defined) else np.nan)
     table = {
         "n": np.append(counts, len(z)),
         "silhouette": np.append(per_class(sil, every), sil.mean()),
@@ -208,6 +341,7 @@ def _measure(z: np.ndarray, y: np.ndarray, g: np.ndarray, names: list[str]) -> p
         "nc1": np.append(np.full(num_classes, np.nan), _nc1(z, y, mu)),
         "alignment": np.append(np.full(num_classes, np.nan), pair["alignment"]),
         "uniformity": np.append(np.full(num_classes, np.nan), pair["uniformity"]),
+        "presence_auroc": presence,
     }
     frame = pd.DataFrame(table, index=pd.Index([*names, OVERALL], name="class"))
     return frame.astype({c: np.int64 if c == "n" else np.float64 for c in COLUMNS})
@@ -224,16 +358,29 @@ def separation_report(
     classes: Sequence[str] | None = None,
     sample: int | None = 20000,
     seed: int = 0,
+    present: Any | None = None,
 ) -> pd.DataFrame:
     """Class-separation measures of a set of vectors, per class and overall (cosine geometry).
 
     Rows are L2-normalised, then (above ``sample`` rows) subsampled, then measured; see the
-    module docstring for every definition and why rows of one image are never compared.
+    module docstring for every definition and for which measures compare rows of one image.
 
-    Sampling: when ``M > sample``, ``sample`` rows are kept, stratified by class: each class
-    keeps its share ``sample * n_c / M`` to within one row, and at least ``min(2, n_c)`` rows
-    (so its silhouette and centroid exist), drawn with ``np.random.default_rng(seed)``: the same
-    inputs and seed always keep the same rows.
+    With ``present``, the rows are every (image, class) pair (``extract_embeddings(run,
+    which="all")``): every measure but ``presence_auroc`` is computed on the present rows
+    exactly as ``separation_report`` of those rows alone would (same classes, same subsample),
+    and ``presence_auroc`` scores every row of a class, present or absent, by its cosine to the
+    direction of all the class's present rows: per class ``c``
+
+        ``presence_auroc_c = (R_c - P_c (P_c + 1) / 2) / (P_c N_c)``
+
+    (``P_c`` present and ``N_c`` absent rows of class c, ``R_c`` the tie-averaged rank sum of
+    the present ones' scores), the ROC AUC of present against absent rows.
+
+    Sampling: when the rows measured (all rows, or the present ones) number ``M' > sample``,
+    ``sample`` of them are kept, stratified by class: each class keeps its share
+    ``sample * n_c / M'`` to within one row, and at least ``min(2, n_c)`` rows (so its
+    silhouette and centroid exist), drawn with ``np.random.default_rng(seed)``: the same
+    inputs and seed always keep the same rows. ``presence_auroc`` always uses every row.
 
     Args:
         vectors: ``(M, D)`` float array or tensor (any device), one row per (image, class) pair.
@@ -242,47 +389,73 @@ def separation_report(
         groups: ``(M,)`` the image id of each row (any comparable ids); None = every row its
             own group (a plain nearest-neighbour search).
         classes: names of the integer labels, index = label; without it the rows are named
-            ``"0"``, ``"1"``, ... Classes without any row are left out.
+            ``"0"``, ``"1"``, ... Classes without any row (with ``present``: without any
+            present row) are left out.
         sample: the most rows to measure (all pairwise measures cost ``O(sample^2 D)``); None
             measures every row.
         seed: the seed of the subsample.
+        present: ``(M,)`` bool or 0/1, whether each row's class is present in its image (for
+            mlrkit targets: ``target == 1``, with the ignored rows dropped from every input);
+            None = every row is present, and ``presence_auroc`` is NaN.
 
     Returns:
         A DataFrame indexed by the class names (label order) then ``"overall"``, with the
         columns ``n, silhouette, knn_precision_at_1, intra_cos, inter_cos, nc1, alignment,
-        uniformity`` (the last three on the overall row only, NaN elsewhere). NaN where a
-        measure is undefined: silhouette unless ``2 <= K <= N - 1``, k-NN without any row of
-        another group, ``inter_cos`` and ``nc1`` with one class, ``alignment`` without a pair.
-        ``frame.attrs`` = ``{"rows": M, "sampled": rows used, "sample": sample,
-        "seed": seed, "metric": "cosine"}``.
+        uniformity, presence_auroc`` (``nc1``, ``alignment`` and ``uniformity`` on the overall
+        row only, NaN elsewhere). ``n``: the number of (present) rows measured, after the
+        subsample. NaN where a measure is undefined: silhouette unless ``2 <= K <= N - 1``,
+        k-NN without any row of another group, ``inter_cos`` and ``nc1`` with one class,
+        ``alignment`` without a pair, ``presence_auroc`` without ``present`` or for a class
+        without absent rows (overall: the mean over the classes where it is defined).
+        ``frame.attrs`` = ``{"rows": M, "sampled": rows measured, "sample": sample,
+        "seed": seed, "metric": "cosine"}``, plus ``"present_rows"`` and ``"absent_rows"``
+        (summing to M) when ``present`` is given.
 
     Raises:
         InvalidInputError: on a bad shape or length, NaN or inf, an all-zero row, labels that
-            are neither indices nor strings, or a bad ``sample``.
+            are neither indices nor strings, a bad ``sample``, or a ``present`` that is not
+            bool or 0/1 or marks no row present.
 
     Example:
         >>> r = separation_report([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], [0, 0, 1, 1],
         ...                       classes=["cat", "dog"])
         >>> list(r.index), float(r.loc["overall", "knn_precision_at_1"])
         (['cat', 'dog', 'overall'], 1.0)
+        >>> r = separation_report([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [0.95, 0.05]],
+        ...                       [0, 0, 1, 1, 1], present=[1, 1, 1, 1, 0])
+        >>> float(r.loc["1", "presence_auroc"]), int(r.loc["overall", "n"])
+        (1.0, 4)
     """
     check_sample(sample)
     v = as_nonzero_vectors(vectors)
     num_rows = v.shape[0]
     codes, names = as_labels(labels, num_rows, classes)
     group_codes = as_groups(groups, num_rows)
-    if sample is not None and num_rows > sample:
+    auroc = None
+    attrs: dict[str, Any] = {}
+    if present is not None:
+        mask = as_present(present, num_rows)
+        # A class without a present row has no direction to score against and nothing to
+        # measure: it is left out, so the report has the classes of the present rows alone.
+        has = np.bincount(codes[mask], minlength=len(names)) > 0
+        codes = np.where(has, np.cumsum(has) - 1, -1)[codes]
+        names = [name for name, kept in zip(names, has, strict=True) if kept]
+        auroc = _presence_auroc(v, codes, mask, len(names))
+        present_rows = int(mask.sum())
+        attrs = {"present_rows": present_rows, "absent_rows": num_rows - present_rows}
+        v, codes, group_codes = v[mask], codes[mask], group_codes[mask]
+    if sample is not None and len(v) > sample:
         used = stratified_rows(codes, int(sample), seed)
         v, codes, group_codes = v[used], codes[used], group_codes[used]
-    z = v.astype(np.float64)
-    z /= np.linalg.norm(z, axis=1, keepdims=True)
-    frame = _measure(z, codes, group_codes, names)
+    z = _unit_rows(v)
+    frame = _measure(z, codes, group_codes, names, auroc)
     frame.attrs = {
         "rows": num_rows,
         "sampled": len(z),
         "sample": sample,
         "seed": seed,
         "metric": "cosine",
+        **attrs,
     }
     return frame
 
@@ -295,8 +468,9 @@ def compare_separation(reports: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
             comparison means nothing).
 
     Returns:
-        A DataFrame indexed by the run names (in the mapping's order) with the 8 columns of a
-        report; ``frame.attrs["runs"]`` holds each report's attrs under its run name.
+        A DataFrame indexed by the run names (in the mapping's order) with the columns of a
+        report (:data:`COLUMNS`); ``frame.attrs["runs"]`` holds each report's attrs under its
+        run name.
 
     Raises:
         InvalidInputError: on an empty mapping or a frame that is not a report.

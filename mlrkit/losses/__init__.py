@@ -22,7 +22,13 @@ from mlrkit.losses.memory import MemoryBank
 from mlrkit.losses.objective import MultiLabelObjective
 from mlrkit.losses.projection import ProjectionMLP
 from mlrkit.losses.prototypes import PrototypeAccumulator
-from mlrkit.losses.sadcl import PSCLLoss, SADCLTerms, pscl_loss, sscl_loss
+from mlrkit.losses.sadcl import (
+    PSCLLoss,
+    SADCLTerms,
+    pscl_loss,
+    released_asl_ratio,
+    sscl_loss,
+)
 from mlrkit.losses.setups import LOSS_SETUPS, build_objective, classification_loss, setup_options
 
 __all__ = [
@@ -44,6 +50,7 @@ __all__ = [
     "classification_loss",
     "focal_loss",
     "pscl_loss",
+    "released_asl_ratio",
     "setup_options",
     "sscl_loss",
 ]

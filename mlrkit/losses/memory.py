@@ -18,8 +18,9 @@ class MemoryBank(nn.Module):
 
         bank[b, k] = feature[b, k]   where y_bk = 1 and sigmoid(logit_bk) > threshold
 
-    Entries never written are invalid and take no part in the loss (the released code instead
-    starts every entry at the class prototype). A batch smaller than the bank updates its first
+    The bank starts empty (entries never written are invalid and take no part in the loss);
+    :meth:`fill` starts every slot at given class vectors, as the released code starts them at
+    its (pre-projection) class prototypes. A batch smaller than the bank updates its first
     ``B`` slots; a larger one grows the bank (new slots start invalid), so nothing is dropped.
     A checkpoint with a different number of slots loads by resizing the bank.
 
@@ -51,6 +52,22 @@ class MemoryBank(nn.Module):
             [self.features, self.features.new_zeros(extra, *self.features.shape[1:])]
         )
         self.valid = torch.cat([self.valid, self.valid.new_zeros(extra, self.valid.shape[1])])
+
+    @torch.no_grad()
+    def fill(self, class_vectors: Tensor) -> None:
+        """Start every slot at the class vectors: ``bank[s, k] = class_vectors[k]``, all valid.
+
+        Args:
+            class_vectors: ``(K, D)`` one vector per class (SADCL: the class means of the
+                stage-1 model's confidently-correct class features).
+        """
+        if tuple(class_vectors.shape) != tuple(self.features.shape[1:]):
+            raise InvalidInputError(
+                f"MemoryBank.fill: expected class vectors {tuple(self.features.shape[1:])}, got "
+                f"{tuple(class_vectors.shape)}"
+            )
+        self.features.copy_(class_vectors.to(self.features).expand_as(self.features))
+        self.valid.fill_(True)
 
     @torch.no_grad()
     def update(self, features: Tensor, logits: Tensor, targets: Tensor) -> int:

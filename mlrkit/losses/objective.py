@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from mlrkit.errors import InvalidInputError
 from mlrkit.losses.projection import ProjectionMLP
-from mlrkit.losses.sadcl import SADCLTerms
+from mlrkit.losses.sadcl import SADCLTerms, released_asl_ratio
 
 if TYPE_CHECKING:
     from mlrkit.models import ModelOutput
@@ -28,7 +28,9 @@ class MultiLabelObjective(nn.Module):
     ``"pscl"`` when those parts are present) and the weighted total under ``"loss"``;
     ``self.weights`` holds the weights, so notebooks can plot each term. In training mode,
     stateful parts (EMA centres, memory bank) update themselves after their loss was computed
-    with the previous state, as SADCL does.
+    with the previous state, as SADCL does. SADCL's weights are relative to the released ASL
+    scale unless its ``released_scale`` is off: the SSCL and PSCL terms are then weighted by
+    ``weight * r`` with ``r`` from :func:`mlrkit.losses.sadcl.released_asl_ratio`.
 
     Args:
         classification: ``(logits (B, K), targets (B, K)) -> scalar``, e.g.
@@ -107,5 +109,9 @@ class MultiLabelObjective(nn.Module):
                 terms["disc"] = self.discriminative(z, targets)
             if self.sadcl is not None:
                 terms.update(self.sadcl(z, features, logits, targets, self.projection))
-        total = sum(self.weights[name] * value for name, value in terms.items())
+        scale = dict.fromkeys(terms, 1.0)
+        if self.sadcl is not None and self.sadcl.released_scale:
+            reduction = getattr(self.classification, "reduction", "sum")
+            scale["sscl"] = scale["pscl"] = released_asl_ratio(reduction, targets)
+        total = sum(self.weights[name] * scale[name] * value for name, value in terms.items())
         return {"loss": total, **terms}

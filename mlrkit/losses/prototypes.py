@@ -34,14 +34,30 @@ class PrototypeAccumulator:
     means before the projection and projects them at each step; mlrkit keeps prototypes in the
     embedding space where PSCL compares them.)
 
+    With ``normalize=False`` the rows are averaged as they are and the means are returned
+    unnormalised: ``p_k = mean_{b in C_k} z_bk`` (the released code's class prototypes, which
+    start SADCL's memory bank in the space of the raw class features).
+
     Args:
         threshold: score a positive must exceed (SADCL: 0.85).
         classes: class names for the warnings (default ``"class k"``).
+        normalize: normalise the rows before averaging and the means after (default).
+        warn: warn about classes that fall back (off for a second accumulator over the same
+            samples, whose fallbacks are the same).
     """
 
-    def __init__(self, threshold: float = 0.85, classes: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        threshold: float = 0.85,
+        classes: Sequence[str] | None = None,
+        *,
+        normalize: bool = True,
+        warn: bool = True,
+    ) -> None:
         self.threshold = threshold
         self.classes = tuple(classes) if classes is not None else None
+        self.normalize = normalize
+        self.warn = warn
         # (sum (K, D), count (K,)) over confident positives, all positives, every image
         self._sums: list[Tensor] | None = None
         self._counts: list[Tensor] | None = None
@@ -62,7 +78,9 @@ class PrototypeAccumulator:
                 f"(B, K); got {tuple(embeddings.shape)}, {tuple(logits.shape)}, "
                 f"{tuple(targets.shape)}"
             )
-        z = F.normalize(embeddings.double(), dim=-1)  # (B, K, D)
+        z = embeddings.double()  # (B, K, D)
+        if self.normalize:
+            z = F.normalize(z, dim=-1)
         pos = targets == 1  # (B, K)
         conf = pos & (torch.sigmoid(logits.double()) > self.threshold)  # (B, K)
         masks = (conf, pos, torch.ones_like(pos))
@@ -81,7 +99,8 @@ class PrototypeAccumulator:
         return [self.classes[k] if named else f"class {k}" for k in ks]  # type: ignore[index]
 
     def compute(self) -> Tensor:
-        """The ``(K, D)`` float32 unit-norm prototypes (warns about classes that fell back).
+        """The ``(K, D)`` float32 prototypes, unit-norm unless ``normalize=False`` (warns about
+        classes that fell back).
 
         Raises:
             InvalidInputError: no batch was added.
@@ -96,19 +115,19 @@ class PrototypeAccumulator:
         no_conf = n_conf == 0
         use_pos = no_conf & (n_pos > 0)
         use_all = no_conf & (n_pos == 0)
-        if bool(use_pos.any()):
+        if bool(use_pos.any()) and self.warn:
             warnings.warn(
                 f"init_prototypes: no confidently-correct sample (y=1 and sigmoid(logit) > "
                 f"{self.threshold}) for {self._names(use_pos)}; using the mean of their positive "
                 "samples",
                 stacklevel=2,
             )
-            means[use_pos] = (positive / n_pos.clamp(min=1)[:, None])[use_pos]
-        if bool(use_all.any()):
+        means[use_pos] = (positive / n_pos.clamp(min=1)[:, None])[use_pos]
+        if bool(use_all.any()) and self.warn:
             warnings.warn(
                 f"init_prototypes: no positive sample at all for {self._names(use_all)}; using "
                 "the mean of their class features over every image",
                 stacklevel=2,
             )
-            means[use_all] = (everything / n_all.clamp(min=1)[:, None])[use_all]
-        return F.normalize(means, dim=-1).float()
+        means[use_all] = (everything / n_all.clamp(min=1)[:, None])[use_all]
+        return (F.normalize(means, dim=-1) if self.normalize else means).float()

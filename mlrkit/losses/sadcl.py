@@ -23,6 +23,11 @@ Differences from the released code, all deliberate:
   anchors without one in the mean).
 - PSCL leaves classes without a positive out by default; the released push-only term is
   available as ``absent_class="released"``.
+
+As released (defaults): the weights 100 and 50 are relative to the released ASL scale,
+``-sum / B / K * 1000`` (:func:`released_asl_ratio` converts them to the classification loss in
+use, so they mean the same on every preset), and the memory bank starts at the class
+prototypes (``bank_init="prototypes"``; ``"empty"`` keeps a bank that fills as it trains).
 """
 
 from __future__ import annotations
@@ -40,6 +45,38 @@ from mlrkit.losses.discriminative import present_rows, supcon_rows
 from mlrkit.losses.memory import MemoryBank
 
 AbsentClass = Literal["skip", "released"]
+BankInit = Literal["prototypes", "empty"]
+# The released ASL: -sum / B / K * RELEASED_ASL_SCALE (models/loss/aslloss.py of the SADCL code)
+RELEASED_ASL_SCALE = 1000.0
+
+
+def released_asl_ratio(reduction: str, targets: Tensor) -> float:
+    """Our classification loss over the released SADCL's, for the same per-entry losses.
+
+    The released ASL is ``L_r = S / (B K) * 1000`` with ``S`` the summed per-entry loss; ours is
+    ``S`` (``reduction="sum"``) or ``S / n`` (``"mean"``, ``n`` the entries with a known target).
+    SADCL's total ``L_r + 100 SSCL + 50 PSCL`` is therefore, on our scale,
+    ``L + r (100 SSCL + 50 PSCL)`` with::
+
+        r = L / L_r = B K / 1000           (sum)
+                    = B K / (1000 n)       (mean)
+
+    Args:
+        reduction: the classification loss's reduction, ``"sum"`` or ``"mean"``.
+        targets: ``(B, K)`` in {1, 0, -1} (-1 = unknown).
+
+    Returns:
+        ``r`` (a Python float: a constant of the batch, not part of the graph).
+    """
+    entries = float(targets.numel())
+    if reduction == "sum":
+        return entries / RELEASED_ASL_SCALE
+    if reduction == "mean":
+        known = max(int((targets >= 0).sum()), 1)
+        return entries / (RELEASED_ASL_SCALE * known)
+    raise InvalidInputError(
+        f"released_asl_ratio: reduction must be 'sum' or 'mean', got {reduction!r}"
+    )
 
 
 def sscl_loss(
@@ -232,6 +269,11 @@ class SADCLTerms(nn.Module):
         bank_labels: ``"stored"`` (default): a bank entry takes part as a class-``k`` sample iff
             it holds a feature. ``"current"``: the released code's rule, entry ``(b, k)`` takes
             part iff the *current* batch has ``y_bk = 1`` (and the entry holds a feature).
+        bank_init: ``"prototypes"`` (default, as released): :meth:`start_bank` fills every slot
+            with the class means of the raw class features; ``"empty"``: the bank starts
+            empty and only holds what training stored.
+        released_scale: the weights are relative to the released ASL scale (default; see
+            :func:`released_asl_ratio`); False: relative to the classification loss as it is.
     """
 
     def __init__(
@@ -248,18 +290,32 @@ class SADCLTerms(nn.Module):
         bank_size: int = 64,
         bank_threshold: float = 0.8,
         bank_labels: BankLabels = "stored",
+        bank_init: BankInit = "prototypes",
+        released_scale: bool = True,
     ) -> None:
         super().__init__()
         if bank_labels not in ("stored", "current"):
             raise InvalidInputError(
                 f"SADCLTerms: bank_labels must be 'stored' or 'current', got {bank_labels!r}"
             )
+        if bank_init not in ("prototypes", "empty"):
+            raise InvalidInputError(
+                f"SADCLTerms: bank_init must be 'prototypes' or 'empty', got {bank_init!r}"
+            )
+        self.bank_init: BankInit = bank_init
+        self.released_scale = bool(released_scale)
         self.sscl_weight = float(sscl_weight)
         self.pscl_weight = float(pscl_weight)
         self.sscl_temperature = sscl_temperature
         self.bank_labels: BankLabels = bank_labels
         self.bank = MemoryBank(bank_size, num_classes, feature_dim, threshold=bank_threshold)
         self.pscl = PSCLLoss(num_classes, embed_dim, pscl_temperature, absent_class)
+
+    def start_bank(self, class_means: Tensor) -> None:
+        """Start the bank at the start of stage 2: every slot at ``class_means`` ``(K, C)``
+        with ``bank_init="prototypes"``, untouched (empty) with ``"empty"``."""
+        if self.bank_init == "prototypes":
+            self.bank.fill(class_means)
 
     def _bank_view(
         self, targets: Tensor, like: Tensor, project: Callable[[Tensor], Tensor]
@@ -309,5 +365,6 @@ class SADCLTerms(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"sscl_weight={self.sscl_weight}, pscl_weight={self.pscl_weight}, "
-            f"sscl_temperature={self.sscl_temperature}, bank_labels={self.bank_labels!r}"
+            f"sscl_temperature={self.sscl_temperature}, bank_labels={self.bank_labels!r}, "
+            f"bank_init={self.bank_init!r}, released_scale={self.released_scale}"
         )

@@ -7,7 +7,8 @@ setup               classification                   feature terms (on the proje
 ``asl``             ASL (gamma-=4, gamma+=0, clip)   none
 ``disc-contrastive`` ASL                              variant A, lambda = ``disc_weight``
 ``disc-center``     ASL                              variant B, lambda = ``disc_weight``
-``sadcl``           ASL                              SSCL x 100 + PSCL x 50 (stage 2)
+``sadcl``           ASL                              SSCL x 100 + PSCL x 50 (stage 2), on
+                                                     the released ASL scale
 =================== ================================ =====================================
 
 Each builder's keyword arguments are exactly the options its setup understands, so a config's
@@ -28,7 +29,7 @@ from mlrkit.losses.classification import AsymmetricLoss
 from mlrkit.losses.discriminative import CenterMarginLoss, ClassContrastiveLoss
 from mlrkit.losses.objective import MultiLabelObjective
 from mlrkit.losses.projection import ProjectionMLP
-from mlrkit.losses.sadcl import AbsentClass, BankLabels, SADCLTerms
+from mlrkit.losses.sadcl import AbsentClass, BankInit, BankLabels, SADCLTerms
 
 __all__ = ["LOSS_SETUPS", "build_objective", "classification_loss", "setup_options"]
 
@@ -161,6 +162,8 @@ def sadcl_objective(
     bank_size: int = 64,
     bank_threshold: float = 0.8,
     bank_labels: BankLabels = "stored",
+    bank_init: BankInit = "prototypes",
+    released_scale: bool = True,
     classification: Classification = "asl",
     focal_gamma: float = 2.0,
     reduction: Reduction = "sum",
@@ -168,8 +171,11 @@ def sadcl_objective(
 ) -> MultiLabelObjective:
     """SADCL: stage 1 = ASL alone; stage 2 = ASL + 100 SSCL + 50 PSCL on a projection.
 
-    The prototypes start random; the training side sets them from the stage-1 model before
-    stage 2 (``mlrkit.train.stages``).
+    With ``released_scale`` (default) the weights 100 and 50 are relative to the released ASL,
+    ``-sum / B / K * 1000``, whatever ``reduction`` is (see
+    :func:`mlrkit.losses.sadcl.released_asl_ratio`). The prototypes start random and the bank
+    empty; the training side sets both from the stage-1 model before stage 2
+    (``mlrkit.train.stages``).
     """
     cls = classification_loss(classification, focal_gamma, reduction, detach_focal_weight)
     if stage == 1:
@@ -190,6 +196,8 @@ def sadcl_objective(
         bank_size=bank_size,
         bank_threshold=bank_threshold,
         bank_labels=bank_labels,
+        bank_init=bank_init,
+        released_scale=released_scale,
     )
     return MultiLabelObjective(cls, projection, sadcl=terms)
 

@@ -45,7 +45,7 @@ from mlrkit.runtime import (
     seed_everything,
 )
 from mlrkit.train import recipe, stages
-from mlrkit.train.checkpoint import save_checkpoint
+from mlrkit.train.checkpoint import load_checkpoint, save_checkpoint
 from mlrkit.train.ema import ModelEMA
 from mlrkit.train.loops import check_finite_state, evaluate, train_one_epoch
 from mlrkit.train.rundir import (
@@ -188,6 +188,9 @@ def fit(
         path, state = start
         run.restore(state, path, steps)
         history = read_history(metrics_path, run.epoch)
+    elif cfg.train.init_from is not None:
+        init_path = Path(cfg.train.init_from)
+        stages.load_weights(run, load_checkpoint(init_path), init_path)
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         for stale in out_dir.glob(".*.pt.tmp-*"):
@@ -210,7 +213,9 @@ def fit(
     for epoch in range(run.epoch, cfg.train.epochs):
         seed_everything(epoch_seed(cfg.train.seed, epoch))
         if stages.stage_of_epoch(cfg, epoch) == 2 and run.stage == 1:
-            stages.enter_stage2(run, train_set, steps)
+            # stage 2 starts from the best stage-1 weights, as the released code resumes it
+            best = (load_checkpoint(best_path), best_path) if run.best_epoch else None
+            stages.enter_stage2(run, train_set, steps, best)
             seed_everything(epoch_seed(cfg.train.seed, epoch))
         set_loader_epoch(train_dl, cfg.train.seed, epoch)
         train_stats = train_one_epoch(

@@ -1,26 +1,34 @@
 """Training stages: everything about SADCL's two stages lives here.
 
-Every setup trains in one stage except ``sadcl``: stage 1 trains the base model with ASL for
-``loss.sadcl_stage1_epochs`` epochs (0 = half); stage 2 builds a new objective (projection, memory
-bank, prototypes), sets the prototypes to the class means of the stage-1 model's confidently
-correct training samples, and fine-tunes everything with ASL + SSCL + PSCL under a new optimiser
-at ``optim.lr * loss.sadcl_stage2_lr_mult``. Both the learning-rate schedule and its epoch count
-restart with each stage.
+Every setup trains in one stage except ``sadcl``, which follows the released code: stage 1
+trains the base model with ASL for ``loss.sadcl_stage1_epochs`` epochs (None = half; 0 = none,
+the weights come from ``train.init_from``, a finished base run); stage 2 starts from the best
+stage-1 weights (``best.pt``), builds a new objective (projection, memory bank, prototypes), sets
+the prototypes to the class means of the stage-1 model's confidently correct training samples
+and starts every bank slot at the class means of their raw class features, then fine-tunes
+everything with ASL + SSCL + PSCL under a new optimiser at ``optim.lr *
+loss.sadcl_stage2_lr_mult`` (1.0, as released). Both the learning-rate schedule and its epoch
+count restart with each stage, and ``best.pt`` tracks stage 2's best epoch from then on.
+
+:func:`load_weights` also starts any run from ``train.init_from``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from mlrkit.config import Config, sadcl_stage1_epochs
+from mlrkit.config import Config, config_to_dict, sadcl_stage1_epochs
 from mlrkit.errors import InvalidInputError
 from mlrkit.losses import MultiLabelObjective, PrototypeAccumulator
 from mlrkit.train import recipe
+from mlrkit.train.checkpoint import check_compatible, load_module_state
+from mlrkit.train.ema import ModelEMA
 from mlrkit.train.optim import build_optimizer, build_scheduler
 
 if TYPE_CHECKING:
@@ -47,9 +55,29 @@ def build_optimization(state: TrainState, stage: int, steps_per_epoch: int) -> N
     cfg = state.cfg
     scale = cfg.loss.sadcl_stage2_lr_mult if stage == 2 else 1.0
     state.optimizer = build_optimizer(state.model, [state.objective], cfg.optim, lr_scale=scale)
-    state.scheduler = build_scheduler(
-        state.optimizer, cfg.optim, stage_epochs(cfg, stage), steps_per_epoch
-    )
+    # a stage without epochs (SADCL's stage 1 taken from train.init_from) is left at once; its
+    # schedule only has to exist
+    epochs = max(1, stage_epochs(cfg, stage))
+    state.scheduler = build_scheduler(state.optimizer, cfg.optim, epochs, steps_per_epoch)
+
+
+def load_weights(state: TrainState, checkpoint: dict[str, Any], path: Path) -> None:
+    """Take the model (and EMA) weights of ``checkpoint``, nothing else (no optimiser, epoch or
+    schedule): the start of a run from ``train.init_from`` and of SADCL's stage 2.
+
+    The EMA takes the checkpoint's EMA weights when both have one, else restarts from the loaded
+    model.
+
+    Raises:
+        mlrkit.train.CheckpointMismatchError: other classes or another architecture.
+    """
+    check_compatible(checkpoint, state.classes, config_to_dict(state.cfg)["model"], path)
+    load_module_state(state.model, checkpoint["model"], "model", path)
+    if state.ema is not None:
+        if checkpoint.get("ema") is not None:
+            load_module_state(state.ema, checkpoint["ema"], "EMA", path)
+        else:
+            state.ema = ModelEMA(state.model, state.ema.decay)
 
 
 def switch_to_stage2(state: TrainState, steps_per_epoch: int) -> None:
@@ -63,9 +91,24 @@ def switch_to_stage2(state: TrainState, steps_per_epoch: int) -> None:
     build_optimization(state, 2, steps_per_epoch)
 
 
-def enter_stage2(state: TrainState, train_set: Any, steps_per_epoch: int) -> None:
-    """Leave a finished stage 1: stage 2's parts, prototypes from the stage-1 model."""
+def enter_stage2(
+    state: TrainState,
+    train_set: Any,
+    steps_per_epoch: int,
+    best: tuple[dict[str, Any], Path] | None = None,
+) -> None:
+    """Leave a finished stage 1: the best stage-1 weights, stage 2's parts, prototypes and bank
+    from that model; ``best.pt`` restarts with stage 2.
+
+    Args:
+        best: ``(checkpoint, path)`` of the best stage-1 epoch (``best.pt``); None keeps the
+            current weights (no stage-1 epoch was evaluated, or stage 1 came from
+            ``train.init_from``).
+    """
+    if best is not None:
+        load_weights(state, *best)
     switch_to_stage2(state, steps_per_epoch)
+    state.best = state.best_epoch = None
     # Every rank computes the same prototypes from the whole training set (same weights); they
     # are copied into the existing parameter, so the new optimiser already holds it.
     loader = recipe.eval_loader_from_config(train_set, state.cfg, state.device, shard=False)
@@ -83,11 +126,15 @@ def init_prototypes(
     device: torch.device | str | None = None,
     progress: bool = False,
 ) -> Tensor:
-    """Set the PSCL prototypes to the class means of confidently-correct samples.
+    """Set the PSCL prototypes to the class means of confidently-correct samples, and start
+    the memory bank at the same samples' raw class means (unless its ``bank_init`` is
+    ``"empty"``).
 
     Runs ``model`` (eval mode) over ``loader``, projects the class features with the
     objective's projection, and averages per class as
-    :class:`mlrkit.losses.PrototypeAccumulator` describes (warnings name classes that fall back).
+    :class:`mlrkit.losses.PrototypeAccumulator` describes (warnings name classes that fall back):
+    the normalised projections give the prototypes, the raw class features (unnormalised, as
+    the released code's prototypes) give the bank's start.
 
     Args:
         model: returns a ``ModelOutput`` with class features.
@@ -108,6 +155,7 @@ def init_prototypes(
     device = torch.device(device)
     classes = getattr(getattr(loader, "dataset", None), "classes", None)
     accumulator = PrototypeAccumulator(threshold, classes)
+    raw_means = PrototypeAccumulator(threshold, normalize=False, warn=False)
     modes = (model.training, objective.training)
     model.eval()
     objective.eval()
@@ -122,9 +170,11 @@ def init_prototypes(
                 )
             z = objective.embed(output.class_features)  # (B, K, D)
             accumulator.update(z, output.logits, targets)
+            raw_means.update(output.class_features, output.logits, targets)
     finally:
         model.train(modes[0])
         objective.train(modes[1])
     prototypes = accumulator.compute()
     objective.sadcl.pscl.set_prototypes(prototypes)
+    objective.sadcl.start_bank(raw_means.compute())
     return prototypes

@@ -28,7 +28,11 @@ MEASURE_TITLES = {
     "embedding_knn_precision_at_1": "1-NN precision, projection output",
     "features_inter_cos": "inter-centroid cosine, class features",
     "embedding_inter_cos": "inter-centroid cosine, projection output",
+    "features_presence_auroc": "presence AUROC, class features",
+    "embedding_presence_auroc": "presence AUROC, projection output",
+    "best_mAP": "best-epoch val mAP (%)",
 }
+PERCENT = ("mAP", "best_mAP", "CP", "CR", "CF1", "OP", "OR", "OF1")
 
 
 def plot_ablation(results: pd.DataFrame, measure: str = "mAP", ax: Axes | None = None) -> Axes:
@@ -66,7 +70,7 @@ def plot_ablation(results: pd.DataFrame, measure: str = "mAP", ax: Axes | None =
         if results.loc[results["label"] == label, measure].isna().all():
             ax.text(i, 0.02, "n/a", transform=ax.get_xaxis_transform(), ha="center", color="0.4")
     values = results[measure].dropna()
-    if len(values) and values.min() > 0 and measure in ("mAP", "CF1", "OF1"):
+    if len(values) and values.min() > 0 and measure in PERCENT:
         span = values.max() - values.min()
         ax.set_ylim(max(0.0, values.min() - max(span, 0.5) * 1.5), min(100.0, values.max() + span))
     ax.set_xlabel("")
@@ -77,7 +81,9 @@ def plot_ablation(results: pd.DataFrame, measure: str = "mAP", ax: Axes | None =
 
 def ablation_figure(
     results: pd.DataFrame,
-    measures: Sequence[str] = ("mAP", "features_silhouette", "embedding_silhouette"),
+    measures: Sequence[str] = (
+        "mAP", "features_presence_auroc", "features_silhouette", "embedding_silhouette",
+    ),
 ) -> Figure:
     """A grid of :func:`plot_ablation`: one row per preset, one column per measure."""
     presets = list(dict.fromkeys(results["preset"]))
