@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -13,6 +12,7 @@ from mlrkit.config import Config, config_to_dict
 from mlrkit.demo import DEMO_LOSSES, demo_config, notebook_setup, write_results
 from mlrkit.errors import RunDirectoryError
 from mlrkit.train import ensure_run
+from mlrkit.train.fitting import _flat  # the flattening ensure_run compares configs by
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -33,17 +33,6 @@ def test_setup_reads_the_environment_and_arguments_win(
     full = notebook_setup(fast=False, runs=tmp_path / "x")
     assert full.runs == tmp_path / "x" and full.config("baseline").data.generate == {}
     assert full.config("baseline").loss.setup == "asl"
-
-
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dict -> {"a.b.c": leaf}; an empty dict is a leaf, so it is compared too."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            flat |= _flat(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "full"])
