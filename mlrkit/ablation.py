@@ -38,11 +38,11 @@ from tqdm.auto import tqdm
 
 from mlrkit.config import LOSS_SETUP_NAMES, apply_overrides
 from mlrkit.errors import ConfigError
-from mlrkit.explore import SPACES, extract_embeddings
+from mlrkit.explore import SPACES
 from mlrkit.presets import PRESETS, preset
-from mlrkit.runs import evaluate_split, load_run, split_dataset
+from mlrkit.runs import Run
 from mlrkit.train import ensure_run
-from mlrkit.train.rundir import read_history, run_finished
+from mlrkit.train.rundir import RunDir
 
 __all__ = [
     "ABLATION_EPOCHS",
@@ -208,7 +208,7 @@ def _config(run: AblationRun, out: str | Path = ".") -> Any:
     cfg.train.seed = run.seed
     start = run.start_directory(out)
     if start is not None:
-        cfg.train.init_from = str(start / "best.pt")
+        cfg.train.init_from = str(RunDir(start).best)
         if run.loss == "sadcl":
             cfg.loss.sadcl_stage1_epochs = 0  # stage 1 is the start run
     return apply_overrides(cfg, list(run.overrides))
@@ -216,7 +216,7 @@ def _config(run: AblationRun, out: str | Path = ".") -> Any:
 
 def _best(run_dir: Path) -> tuple[float, int]:
     """``(best val mAP in percent, its epoch)`` of a run's validation log."""
-    rows = [r for r in read_history(run_dir / "metrics.jsonl") if "val_mAP" in r]
+    rows = [r for r in RunDir(run_dir).history() if "val_mAP" in r]
     if not rows:
         return math.nan, -1
     best = max(rows, key=lambda r: r["val_mAP"])  # the first of equal values, as best.pt
@@ -226,15 +226,15 @@ def _best(run_dir: Path) -> tuple[float, int]:
 def _measure(run_dir: Path, sample: int | None, progress: bool) -> dict[str, float]:
     """Scores of ``last.pt`` on the validation split, its best epoch, and the separation in
     both spaces over every (image, class) pair."""
-    trained = load_run(run_dir / "last.pt", device="cpu")
-    scores = evaluate_split(trained, split_dataset(trained))
+    trained = Run.load(run_dir, "last", device="cpu")
+    scores = trained.evaluate()
     row: dict[str, float] = {name: 100.0 * float(scores[name]) for name in SCORE_COLUMNS}
     row["best_mAP"], row["best_epoch"] = _best(run_dir)
     for space in SPACES:
         if space == "embedding" and trained.objective.projection is None:
             row |= {f"{space}_{c}": math.nan for c in SEPARATION_COLUMNS}
             continue
-        emb = extract_embeddings(trained, space=space, which="all", progress=progress)
+        emb = trained.embeddings(space=space, which="all", progress=progress)
         report = emb.separation(sample=sample)
         row |= {f"{space}_{c}": float(report.loc["overall", c]) for c in SEPARATION_COLUMNS}
     return row
@@ -286,11 +286,11 @@ def run_ablation(
         bar.set_postfix_str(f"{run.preset} {run.label or run.loss} seed {run.seed}")
         saved = run_dir / ROW_FILE
         row = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
-        if set(row) != set(columns) or not run_finished(run_dir, run.epochs):
+        if set(row) != set(columns) or not RunDir(run_dir).finished(run.epochs):
             start_dir = run.start_directory(out)
-            if start_dir is not None and not (start_dir / "best.pt").is_file():
+            if start_dir is not None and not RunDir(start_dir).best.is_file():
                 raise ConfigError(
-                    f"{run_dir} starts from {start_dir / 'best.pt'}, which does not exist; "
+                    f"{run_dir} starts from {RunDir(start_dir).best}, which does not exist; "
                     f"put the {run.start_from!r} run of seed {run.seed} before it in the plan"
                 )
             start = time.perf_counter()

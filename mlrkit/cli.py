@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,11 +20,12 @@ from mlrkit.config import Config, apply_overrides, load_config
 from mlrkit.errors import ConfigError, MlrkitError
 from mlrkit.presets import preset
 from mlrkit.train.recipe import check_config
+from mlrkit.train.rundir import RunDir
 
 
 def train_config(args: argparse.Namespace) -> Config:
     """The config a ``train`` command line describes (preset/config, then flags, then --set)."""
-    saved = Path(args.out) / "config.json"
+    saved = RunDir(args.out).config_file
     if args.config:
         cfg = load_config(args.config)
     elif args.resume and args.preset is None:
@@ -90,36 +92,33 @@ def _interrupted(out: Path) -> str:
     """What an interrupted ``train`` left behind and how to continue it."""
     from mlrkit.train import CheckpointError, load_checkpoint
 
-    if not (out / "config.json").is_file():
+    folder = RunDir(out)
+    if not folder.config_file.is_file():
         return "interrupted before the run started; nothing was written. Run the same command again"
     kept = "no checkpoint was saved yet"
-    for name in ("last.pt", "best.pt"):
+    for path in (folder.last, folder.best):
         try:
-            epoch = load_checkpoint(out / name)["epoch"]
+            epoch = load_checkpoint(path)["epoch"]
         except CheckpointError:
             continue
-        kept = f"{name} holds epoch {epoch} and is kept"
+        kept = f"{path.name} holds epoch {epoch} and is kept"
         break
     return f"interrupted: {kept}; continue with: python -m mlrkit train --out {out} --resume"
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from mlrkit.metrics import protocol_metrics
-    from mlrkit.runs import evaluate_split, load_run, score_table, split_dataset
+def _trained_split(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The run a command names (``--ema``, ``--device``) and the split it asks for."""
+    from mlrkit.runs import Run
 
-    trained = load_run(args.checkpoint, device=args.device, ema=args.ema)
-    dataset = split_dataset(trained, args.split, args.data, args.limit)
-    if args.protocol == "mlrkit":
-        result = evaluate_split(trained, dataset, threshold=args.threshold)
-    else:
-        if args.per_class:
-            raise ConfigError("--per-class is for the default protocol (mlrkit)")
-        probabilities = score_table(trained, dataset)[list(trained.classes)].to_numpy()
-        result = protocol_metrics(
-            probabilities, np.asarray(dataset.targets), protocol=args.protocol,  # type: ignore[attr-defined]
-            scores_are="probabilities", threshold=args.threshold,
-            classes=trained.classes,
-        )  # fmt: skip
+    run = Run.load(args.checkpoint, device=args.device, ema=args.ema)
+    return run, run.split(args.split, root=args.data, limit=args.limit)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    if args.protocol != "mlrkit" and args.per_class:
+        raise ConfigError("--per-class is for the default protocol (mlrkit)")
+    trained, dataset = _trained_split(args)
+    result = trained.evaluate(dataset, protocol=args.protocol, threshold=args.threshold)
     print(
         f"{trained.path} (epoch {trained.epoch}{', EMA' if args.ema else ''}) on "
         f"{len(dataset)} images, protocol {args.protocol}, threshold {args.threshold:g}"
@@ -133,10 +132,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from mlrkit.runs import load_run, score_table, split_dataset
-
-    trained = load_run(args.checkpoint, device=args.device, ema=args.ema)
-    frame = score_table(trained, split_dataset(trained, args.split, args.data, args.limit))
+    trained, dataset = _trained_split(args)
+    frame = trained.scores(dataset)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out, index=False)
     print(f"wrote {len(frame)} rows x {len(trained.classes)} class scores to {args.out}")
@@ -144,10 +141,8 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    from mlrkit.runs import class_features, load_run, split_dataset
-
-    trained = load_run(args.checkpoint, device=args.device, ema=args.ema)
-    arrays = class_features(trained, split_dataset(trained, args.split, args.data, args.limit))
+    trained, dataset = _trained_split(args)
+    arrays = trained.features(dataset)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)
     print(f"wrote features {arrays['features'].shape} to {args.out}")

@@ -31,6 +31,7 @@ import pandas as pd
 
 from mlrkit.config import Config, apply_overrides
 from mlrkit.presets import preset
+from mlrkit.runs import Run
 
 __all__ = [
     "DEMO_LOSSES", "NotebookSetup", "demo_config", "notebook_setup", "run_notebooks",
@@ -69,6 +70,11 @@ class NotebookSetup:
     def config(self, name: str) -> Config:
         """The config of the ``baseline`` or ``method`` run (see :func:`demo_config`)."""
         return demo_config(name, self)
+
+    def run(self, name: str) -> Run:
+        """The ``baseline`` or ``method`` run, trained unless a finished one is there, loaded
+        from its ``last.pt`` (the fixed budget of epochs) on the setup's device."""
+        return Run.ensure(self.config(name), self.runs / name, "last", device=self.device)
 
 
 def notebook_setup(
@@ -160,7 +166,9 @@ def write_results(setup: NotebookSetup) -> Path:
             lines += [f"## {title}", "", f"(missing: {path} is written by the notebooks)", ""]
             continue
         frame = pd.read_csv(path, index_col=0)
+        # presence_auroc needs the absent pairs too, which the notebooks do not extract
         frame = frame[columns] if columns else frame.drop(columns=["n"], errors="ignore")
+        frame = frame.dropna(axis=1, how="all")
         lines += [f"## {title}", "", *_markdown(frame.round(3)), ""]
     results = setup.runs / "results.md"
     results.write_text("\n".join(lines), encoding="utf-8")

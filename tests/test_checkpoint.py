@@ -178,7 +178,7 @@ def test_a_version_one_run_with_options_its_setup_ignores_still_loads(
     tmp_path: Path, tiny_config
 ) -> None:
     """Version 1 accepted any objective option on any setup (e.g. center_margin on bce)."""
-    from mlrkit.runs import load_run
+    from mlrkit.runs import Run
     from mlrkit.train import fit
 
     fit(tiny_config("train.epochs=1", loss="bce"), tmp_path / "run")
@@ -188,5 +188,5 @@ def test_a_version_one_run_with_options_its_setup_ignores_still_loads(
     save_checkpoint(state, tmp_path / "run" / "last.pt")
     (tmp_path / "run" / "best.pt").unlink()
     with pytest.warns(UserWarning, match=r"\['center_margin'\] are not options of setup 'bce'"):
-        run = load_run(tmp_path / "run", device="cpu")
+        run = Run.load(tmp_path / "run", device="cpu")
     assert run.config.loss.objective_kwargs == {"reduction": "sum"}

@@ -18,7 +18,7 @@ import pytest
 
 from mlrkit.config import save_config
 from mlrkit.distributed import DistInfo, ShardSampler, env_dist_info
-from mlrkit.runs import evaluate_split, load_run, split_dataset
+from mlrkit.runs import Run
 from mlrkit.train import fit
 from mlrkit.train.checkpoint import load_checkpoint
 
@@ -30,14 +30,14 @@ from torch.utils.data import DataLoader
 from mlrkit.config import load_config
 from mlrkit.distributed import ShardSampler, cleanup, dist_info, init_distributed
 from mlrkit.train import fit
-from mlrkit.runs import load_run, split_dataset
+from mlrkit.runs import Run
 from mlrkit.train import evaluate
 
 checkpoint, config, result_file, fit_out = sys.argv[1:5]
 info = init_distributed()
 assert dist_info().world_size == 2 and torch.distributed.get_backend() == "gloo"
-trained = load_run(checkpoint, device="cpu")
-dataset = split_dataset(trained)
+trained = Run.load(checkpoint, device="cpu")
+dataset = trained.split()
 sampler = ShardSampler(dataset)
 loader = DataLoader(dataset, batch_size=5, sampler=sampler)
 result = evaluate(trained.model, loader, device=torch.device("cpu"))
@@ -71,8 +71,8 @@ def test_two_process_evaluation_equals_one_process_and_checkpoint_format(
 ) -> None:
     cfg = tiny_config("train.epochs=1")
     fit(cfg, tmp_path / "single")
-    trained = load_run(tmp_path / "single" / "last.pt", device="cpu")
-    expected = evaluate_split(trained, split_dataset(trained))
+    trained = Run.load(tmp_path / "single" / "last.pt", device="cpu")
+    expected = trained.evaluate()
     config = save_config(cfg, tmp_path / "config.json")
     (tmp_path / "child.py").write_text(CHILD)
     result_file = tmp_path / "ddp.json"
@@ -105,7 +105,7 @@ def test_two_process_evaluation_equals_one_process_and_checkpoint_format(
     assert len(rows) == 1  # written once, by rank 0
     assert json.loads(rows[0])["images"] == 64  # both ranks' images (32 each) counted
     # The mAP logged by the DDP run (sharded evaluation inside fit) is that of its checkpoint.
-    ddp_trained = load_run(tmp_path / "ddp_run" / "last.pt", device="cpu")
+    ddp_trained = Run.load(tmp_path / "ddp_run" / "last.pt", device="cpu")
     assert ddp_trained.epoch == 1
     logged = json.loads(rows[0])["val_mAP"]
-    assert logged == pytest.approx(evaluate_split(ddp_trained, split_dataset(ddp_trained))["mAP"])
+    assert logged == pytest.approx(ddp_trained.evaluate()["mAP"])

@@ -14,7 +14,7 @@ import torch
 
 from mlrkit.config import apply_overrides
 from mlrkit.errors import MlrkitError, RunDirectoryError
-from mlrkit.runs import load_run
+from mlrkit.runs import Run
 from mlrkit.train import (
     NonFiniteLossError,
     NonFiniteStateError,
@@ -118,7 +118,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(
     if "train.ema_decay=0.9" in extra:
         # EMA metrics are reported under their own keys, next to the raw ones.
         assert all("ema_val_mAP" in r and "val_mAP" in r for r in full.history)
-        ema_model = load_run(tmp_path / "full" / "last.pt", device="cpu", ema=True).model
+        ema_model = Run.load(tmp_path / "full" / "last.pt", device="cpu", ema=True).model
         for name, value in ema_model.state_dict().items():
             assert torch.equal(value, a["ema"][f"module.{name}"]), name
 

@@ -13,7 +13,7 @@ from mlrkit.config import apply_overrides
 from mlrkit.errors import InvalidInputError
 from mlrkit.explore import extract_embeddings
 from mlrkit.presets import preset
-from mlrkit.runs import class_features, load_run, split_dataset
+from mlrkit.runs import Run
 from mlrkit.train import fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -38,8 +38,8 @@ def runs(tmp_path_factory, tiny_overrides: list[str]) -> dict[str, Path]:
 
 
 def _dense(run_dir: Path):
-    run = load_run(run_dir, device="cpu")
-    dense = class_features(run, split_dataset(run))  # the (N, K, D) path, independent
+    run = Run.load(run_dir, device="cpu")
+    dense = run.features()  # the (N, K, D) path, independent
     return run, dense
 
 

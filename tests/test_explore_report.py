@@ -12,7 +12,7 @@ from mlrkit.cli import main
 from mlrkit.config import apply_overrides
 from mlrkit.explore import COLUMNS
 from mlrkit.presets import preset
-from mlrkit.runs import load_run, split_dataset
+from mlrkit.runs import Run
 from mlrkit.train import fit, load_checkpoint, save_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -54,8 +54,8 @@ def test_explore_writes_the_three_files_for_two_runs(runs, tmp_path: Path, capsy
     table = pd.read_csv(out / "separation.csv", index_col=[0, 1])
     assert list(table.columns) == list(COLUMNS)
     assert {("bce", "overall"), ("method", "overall")} <= set(table.index)
-    run = load_run(runs["bce"], device="cpu")
-    targets = split_dataset(run).targets.numpy()
+    run = Run.load(runs["bce"], device="cpu")
+    targets = run.split().targets.numpy()
     present = int((targets == 1).sum())
     assert table.loc[("bce", "overall"), "n"] == present
     assert len(table.loc["bce"]) == 1 + len(np.unique(np.nonzero(targets == 1)[1]))

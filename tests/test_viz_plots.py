@@ -20,6 +20,7 @@ import mlrkit.viz
 from mlrkit.data import MultiLabelDataset
 from mlrkit.errors import InvalidInputError
 from mlrkit.metrics import MetricsWarning, average_precision, threshold_metrics
+from mlrkit.train.rundir import RunDir
 from mlrkit.viz import (
     label_cooccurrence,
     plot_attention,
@@ -344,7 +345,7 @@ def _write_history(run_dir: Path) -> list[dict]:
 
 def test_training_curves_read_metrics_jsonl_and_mark_the_stage_change(tmp_path: Path) -> None:
     rows = _write_history(tmp_path / "run")
-    loss_ax, metric_ax = plot_training_curves(tmp_path / "run")
+    loss_ax, metric_ax = plot_training_curves(RunDir(tmp_path / "run").history())
     losses = {ln.get_label(): ln for ln in loss_ax.get_lines()}
     assert set(losses) == {
         "loss (weighted total)",
@@ -372,11 +373,11 @@ def test_training_curves_read_metrics_jsonl_and_mark_the_stage_change(tmp_path: 
 
 
 def test_training_curves_name_their_bad_arguments(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match="run_dir_or_rows"):
-        plot_training_curves(tmp_path)  # no metrics.jsonl
-    with pytest.raises(InvalidInputError, match="run_dir_or_rows"):
+    with pytest.raises(InvalidInputError, match=r"`history` is a path .*Run.load\(path\).history"):
+        plot_training_curves(tmp_path)
+    with pytest.raises(InvalidInputError, match="`history` holds no epoch rows"):
         plot_training_curves([])
-    with pytest.raises(InvalidInputError, match="run_dir_or_rows"):
+    with pytest.raises(InvalidInputError, match="every row needs an 'epoch'"):
         plot_training_curves([{"loss": 1.0}])
     with pytest.raises(InvalidInputError, match="`axes`"):
         plot_training_curves([{"epoch": 1, "loss": 1.0}], axes=[plt.gca()])

@@ -36,7 +36,7 @@ class ImagePanel:
 
     Args:
         classes: the class names, in class-index order.
-        run: a :class:`mlrkit.runs.TrainedRun`, a run path, or None (no attention overlay).
+        run: a :class:`mlrkit.runs.Run`, a run path, or None (no attention overlay).
     """
 
     def __init__(self, classes: tuple[str, ...], run: Any = None) -> None:
@@ -115,10 +115,8 @@ class ImagePanel:
 
     def _overlay(self, picture: Any, image: int, class_index: int) -> Any:
         import matplotlib
-        import torch
         from PIL import Image
 
-        from mlrkit.data.transforms import eval_transform
         from mlrkit.viz.attention import CMAP, upsample_attention
 
         run = self._trained_run()
@@ -126,13 +124,7 @@ class ImagePanel:
             raise InvalidInputError(f"the run's classes differ from the embeddings' ({run.path})")
         maps = self._attention.get(image)
         if maps is None:
-            pre = run.model.preprocessing
-            transform = eval_transform(run.config.data.image_size, pre.mean, pre.std)
-            with torch.no_grad():
-                attention = run.model(transform(picture)[None].to(run.device)).attention
-            if attention is None:
-                raise InvalidInputError(f"the {run.config.model.head!r} head has no attention")
-            maps = attention[0].float().cpu()
+            maps = run.attention([picture])[0]  # (K, h, w)
             if len(self._attention) >= CACHE_ITEMS:
                 self._attention.clear()
             self._attention[image] = maps
@@ -148,10 +140,10 @@ class ImagePanel:
 
     def _trained_run(self) -> Any:
         if self._loaded_run is None:
-            from mlrkit.runs import TrainedRun, load_run
+            from mlrkit.train.trained import TrainedRun
 
             run = self._run
             self._loaded_run = (
-                run if isinstance(run, TrainedRun) else load_run(Path(run), device="auto")
+                run if isinstance(run, TrainedRun) else TrainedRun.load(Path(run), device="auto")
             )
         return self._loaded_run

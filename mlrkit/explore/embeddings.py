@@ -30,8 +30,8 @@ from tqdm.auto import tqdm
 
 from mlrkit.errors import InvalidInputError
 from mlrkit.explore.separation import separation_report
-from mlrkit.runs import TrainedRun, load_run, require_class_features, split_dataset
-from mlrkit.train.recipe import eval_loader_from_config
+from mlrkit.train.loops import outputs
+from mlrkit.train.trained import TrainedRun
 
 __all__ = ["SPACES", "ClassEmbeddings", "extract_embeddings", "stream_pairs"]
 
@@ -101,7 +101,7 @@ class ClassEmbeddings:
 def _check_space(run: TrainedRun, space: str) -> None:
     if space not in SPACES:
         raise InvalidInputError(f"unknown space {space!r}; use one of {SPACES}")
-    require_class_features(run)
+    run.require_class_features()
     if space == "embedding" and run.objective.projection is None:
         raise InvalidInputError(
             f"{run.path}: its objective ({run.config.loss.setup}, stage {run.stage}) has no "
@@ -125,7 +125,8 @@ def extract_embeddings(
     """Class embeddings of every selected (image, class) pair of a split, streamed.
 
     Args:
-        run: a :class:`mlrkit.runs.TrainedRun`, a run directory or a checkpoint file.
+        run: a :class:`mlrkit.runs.Run` (or any loaded run), a run directory (its best
+            checkpoint) or a checkpoint file.
         split: split name (default: the run's validation split).
         space: ``"embedding"`` (the objective's projection, L2-normalised) or ``"features"``
             (the head's class features, as they are).
@@ -148,14 +149,14 @@ def extract_embeddings(
         raise InvalidInputError(f"which must be 'present' or 'all', got {which!r}")
     if max_items is not None and max_items < 1:
         raise InvalidInputError(f"max_items must be >= 1, got {max_items}")
-    trained = run if isinstance(run, TrainedRun) else load_run(run, device=device)
+    trained = run if isinstance(run, TrainedRun) else TrainedRun.load(run, device=device)
     _check_space(trained, space)
     split_name = split or trained.config.data.val_split
-    dataset = split_dataset(trained, split_name, data_root)
+    dataset = trained.split(split_name, root=data_root)
     targets_all = torch.as_tensor(dataset.targets)  # type: ignore[attr-defined]  # (N, K)
     selected = targets_all == 1 if which == "present" else torch.ones_like(targets_all, dtype=bool)
     paths = [str(p) for p in getattr(dataset, "paths", [])]
-    loader = eval_loader_from_config(dataset, trained.config, trained.device)
+    loader = trained.loader(dataset)
     project = trained.objective.embed if space == "embedding" else None
     vectors, columns = stream_pairs(
         trained.model, loader, selected, project, max_items, trained.device, progress, space
@@ -202,11 +203,11 @@ def stream_pairs(
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("image", "class", "target", "score")}
     filled = first = 0
     bar = tqdm(total=total, desc=f"pairs ({desc})", disable=not progress, unit="pair")
-    for images, targets in loader:
+    batches = outputs(model, loader, device=torch.device(device))
+    for output, targets in batches:
         if filled >= total:
             break
-        output = model(images.to(device))
-        rows = selected[first : first + images.shape[0]].nonzero()[: total - filled]  # (P, 2)
+        rows = selected[first : first + targets.shape[0]].nonzero()[: total - filled]  # (P, 2)
         b, k = rows[:, 0], rows[:, 1]
         features = output.class_features[b, k].float()  # (P, C)
         if project is not None:
@@ -217,11 +218,12 @@ def stream_pairs(
         vectors[filled : filled + len(block)] = block
         parts["image"].append((b + first).numpy())
         parts["class"].append(k.numpy())
-        parts["target"].append(targets[b, k].numpy().astype(np.int8))
+        parts["target"].append(targets[b, k].cpu().numpy().astype(np.int8))
         parts["score"].append(torch.sigmoid(output.logits[b, k].float()).cpu().numpy())
         filled += len(block)
-        first += images.shape[0]
+        first += targets.shape[0]
         bar.update(len(block))
+    batches.close()  # an early stop restores the model's mode now
     bar.close()
     if vectors is None:
         return np.empty((0, 0), np.float32), {k: np.empty(0) for k in parts}

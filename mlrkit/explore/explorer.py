@@ -77,7 +77,7 @@ class Explorer:
         names: a title per view (default: each embedding's space title).
         color_by: initial colouring, one of :data:`COLOR_BY`.
         max_panel_images: the panel shows at most this many selected rows.
-        run: a :class:`mlrkit.runs.TrainedRun` or a run path; thumbnails then overlay the
+        run: a :class:`mlrkit.runs.Run` or a run path; thumbnails then overlay the
             attention map of the row's class (loaded on the first thumbnail).
         seed: UMAP seed when ``coords`` is None.
 

@@ -49,10 +49,10 @@ from mlrkit.train.checkpoint import load_checkpoint, save_checkpoint
 from mlrkit.train.ema import ModelEMA
 from mlrkit.train.loops import check_finite_state, evaluate, train_one_epoch
 from mlrkit.train.rundir import (
+    RunDir,
     discard_run,
     read_history,
     resume_point,
-    run_finished,
     write_history,
 )  # fmt: skip
 from mlrkit.train.state import TrainState
@@ -85,8 +85,8 @@ class RunResult:
     best_checkpoint: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        self.last_checkpoint = self.out_dir / "last.pt"
-        self.best_checkpoint = self.out_dir / "best.pt"
+        self.last_checkpoint = RunDir(self.out_dir).last
+        self.best_checkpoint = RunDir(self.out_dir).best
 
     @property
     def final(self) -> dict[str, Any]:
@@ -150,8 +150,8 @@ def fit(
     cfg = recipe.check_config(validate(config_from_dict(config_to_dict(config))))  # a copy
     out_dir = Path(out_dir)
     info = dist_info()
-    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
-    metrics_path = out_dir / "metrics.jsonl"
+    files = RunDir(out_dir)
+    last_path, best_path, metrics_path = files.last, files.best, files.history_file
     start = resume_point(out_dir, resume, overwrite)
     barrier()  # every rank has looked at out_dir before rank 0 writes into it
 
@@ -199,7 +199,7 @@ def fit(
             discard_run(out_dir)  # only now: everything that could fail has been built
         if start is not None and start[0] != last_path:
             save_checkpoint(start[1], last_path)  # resumed from best.pt: last.pt is good again
-        save_config(cfg, out_dir / "config.json")
+        save_config(cfg, files.config_file)
         write_history(metrics_path, history)
 
     trained = run.model
@@ -280,11 +280,11 @@ def ensure_run(cfg: Config, run_dir: str | Path, *, verbose: bool = True) -> boo
     """
     run_dir = Path(run_dir)
     _check_same_experiment(cfg, run_dir)
-    if run_finished(run_dir, cfg.train.epochs):
+    if RunDir(run_dir).finished(cfg.train.epochs):
         if verbose:
             print(f"loaded {run_dir}: finished ({cfg.train.epochs} epochs), not retrained")
         return False
-    resume = (run_dir / "config.json").is_file()
+    resume = RunDir(run_dir).config_file.is_file()
     if verbose:
         what = "resuming" if resume else "training"
         print(f"{what} {run_dir} ({cfg.loss.setup}, {cfg.train.epochs} epochs)")
@@ -300,7 +300,7 @@ _NOT_THE_EXPERIMENT = ("train.device", "train.progress", "data.num_workers")
 
 
 def _check_same_experiment(cfg: Config, run_dir: Path) -> None:
-    saved_path = run_dir / "config.json"
+    saved_path = RunDir(run_dir).config_file
     if not saved_path.is_file():
         return
     saved, wanted = _flat(config_to_dict(load_config(saved_path))), _flat(config_to_dict(cfg))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -184,22 +184,53 @@ def train_one_epoch(
     return means
 
 
-def _outputs(
+def forward_eval(
     model: nn.Module,
-    loader: DataLoader,
+    images: torch.Tensor,
     device: torch.device,
-    amp_dtype: torch.dtype | None,
-    channels_last: bool,
-    desc: str,
-    progress: bool,
-) -> Iterator[tuple[Any, torch.Tensor]]:
-    """Eval-mode inference over ``loader``: yields ``(ModelOutput, targets (B, K))`` per batch."""
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+) -> Any:
+    """One batch through ``model`` in eval mode without gradients; the mode is restored.
+
+    Args:
+        images: ``(B, 3, H, W)``, already transformed.
+
+    Returns:
+        The model's ``ModelOutput`` (``logits (B, K)``, ``class_features``, ``attention``), on
+        ``device``.
+    """
+    return next(outputs(model, [(images, torch.zeros(len(images), 0))], device=device,
+                        amp_dtype=amp_dtype, channels_last=channels_last))[0]  # fmt: skip
+
+
+def outputs(
+    model: nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    device: torch.device,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+    progress: bool = False,
+    desc: str = "eval",
+) -> Generator[tuple[Any, torch.Tensor], None, None]:
+    """The kit's one inference loop: ``(ModelOutput, targets (B, K) float)`` per batch, in order.
+
+    The model runs in eval mode, without gradients, under the run's autocast; its mode is
+    restored when the loop ends or is closed. Every use of a model over a loader folds over
+    this: :func:`evaluate`, :func:`predict`, the class embeddings of :mod:`mlrkit.explore`,
+    SADCL's prototypes (:mod:`mlrkit.train.stages`) and the run's attention maps.
+    """
+    was_training = model.training
     model.eval()
-    for images, targets in _bar(loader, desc, progress):
-        images, targets = _to_device(images, targets, device, channels_last)
-        with autocast(device, amp_dtype):
-            output = model(images)
-        yield output, targets
+    try:
+        for images, targets in _bar(loader, desc, progress):
+            images, targets = _to_device(images, targets, device, channels_last)
+            with torch.no_grad(), autocast(device, amp_dtype):
+                output = model(images)
+            yield output, targets
+    finally:
+        model.train(was_training)
 
 
 @torch.no_grad()
@@ -229,7 +260,15 @@ def evaluate(
     accumulator = MetricAccumulator(scores_are="logits", threshold=threshold, classes=classes)
     start = time.perf_counter()
     count = 0
-    batches = _outputs(model, loader, device, amp_dtype, channels_last, "eval", progress)
+    batches = outputs(
+        model,
+        loader,
+        device=device,
+        amp_dtype=amp_dtype,
+        channels_last=channels_last,
+        progress=progress,
+        desc="eval",
+    )
     for output, targets in batches:
         # Rank by fp32 logits: half-precision sigmoids saturate and create ties.
         accumulator.update(output.logits.float().cpu(), targets.cpu())
@@ -258,7 +297,15 @@ def predict(
         features only when ``return_features`` and the head has class features.
     """
     logits, targets_all, features = [], [], []
-    batches = _outputs(model, loader, device, amp_dtype, channels_last, "predict", progress)
+    batches = outputs(
+        model,
+        loader,
+        device=device,
+        amp_dtype=amp_dtype,
+        channels_last=channels_last,
+        progress=progress,
+        desc="predict",
+    )
     for output, targets in batches:
         logits.append(output.logits.float().cpu())
         targets_all.append(targets.cpu())

@@ -11,27 +11,91 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mlrkit.errors import RunDirectoryError
 from mlrkit.train.checkpoint import CheckpointError, load_checkpoint
 
 __all__ = [
-    "RUN_FILES", "discard_run", "read_history", "resume_point", "run_finished", "write_history",
+    "RUN_FILES", "RunDir", "discard_run", "read_history", "resume_point", "write_history",
 ]  # fmt: skip
 
-RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt")
+# The only place that names a run directory's files.
+CONFIG_FILE = "config.json"
+HISTORY_FILE = "metrics.jsonl"
+LAST_FILE = "last.pt"
+BEST_FILE = "best.pt"
+RUN_FILES = (CONFIG_FILE, HISTORY_FILE, LAST_FILE, BEST_FILE)
 
 
-def _existing(out_dir: Path) -> list[str]:
-    return [name for name in RUN_FILES if (out_dir / name).exists()]
+@dataclass(frozen=True)
+class RunDir:
+    """A run directory's paths and what can be read from it without loading a model.
+
+    Attributes:
+        path: the folder (it may not exist yet).
+    """
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def config_file(self) -> Path:
+        """``config.json``: the full config, written before the first epoch."""
+        return self.path / CONFIG_FILE
+
+    @property
+    def history_file(self) -> Path:
+        """``metrics.jsonl``: one JSON row per epoch."""
+        return self.path / HISTORY_FILE
+
+    @property
+    def last(self) -> Path:
+        """``last.pt``: the checkpoint after the newest epoch."""
+        return self.path / LAST_FILE
+
+    @property
+    def best(self) -> Path:
+        """``best.pt``: the checkpoint of the best ``train.best_metric`` so far."""
+        return self.path / BEST_FILE
+
+    def existing(self) -> list[str]:
+        """The names of the run files present, in :data:`RUN_FILES` order."""
+        return [name for name in RUN_FILES if (self.path / name).exists()]
+
+    def checkpoint(self, which: Literal["best", "last"] = "best") -> Path:
+        """The checkpoint to load: ``"best"`` is ``best.pt``, else ``last.pt`` (a run evaluated
+        on no epoch yet has no ``best.pt``); ``"last"`` is ``last.pt``.
+
+        Raises:
+            CheckpointError: no such checkpoint; the message names the folder.
+        """
+        if which not in ("best", "last"):
+            raise CheckpointError(f"which must be 'best' or 'last', got {which!r}")
+        order = (self.best, self.last) if which == "best" else (self.last,)
+        for path in order:
+            if path.is_file():
+                return path
+        names = " or ".join(p.name for p in order)
+        raise CheckpointError(f"{self.path} holds no {names}; train into it first")
+
+    def history(self, upto: int | None = None) -> list[dict[str, Any]]:
+        """The rows of ``metrics.jsonl`` (epochs ``<= upto`` when given); empty if missing."""
+        return read_history(self.history_file, upto)
+
+    def finished(self, epochs: int) -> bool:
+        """Whether the folder holds a ``last.pt`` and at least ``epochs`` rows of history."""
+        return self.last.is_file() and len(self.history()) >= epochs
 
 
 def discard_run(out_dir: Path) -> None:
     """Delete the run files of ``out_dir`` (``overwrite``); call it just before the first write,
     once everything that can fail has been built, so a run that cannot start loses nothing."""
-    for name in _existing(out_dir):
+    for name in RunDir(out_dir).existing():
         (out_dir / name).unlink()
 
 
@@ -52,7 +116,8 @@ def resume_point(
     """
     if resume and overwrite:
         raise RunDirectoryError("resume and overwrite contradict each other; choose one")
-    present = _existing(out_dir)
+    run_dir = RunDir(out_dir)
+    present = run_dir.existing()
     if overwrite:
         return None
     if not resume:
@@ -65,8 +130,8 @@ def resume_point(
         return None
     intact: list[tuple[int, Path, dict[str, Any]]] = []
     problems: list[str] = []
-    for name in ("last.pt", "best.pt"):
-        path = out_dir / name
+    for path in (run_dir.last, run_dir.best):
+        name = path.name
         if not path.exists():
             continue
         try:
@@ -77,7 +142,7 @@ def resume_point(
         intact.append((int(state["epoch"]), path, state))
     if intact:
         epoch, path, state = max(intact, key=lambda item: item[0])  # last.pt first on a tie
-        if path.name != "last.pt":
+        if path != run_dir.last:
             reason = problems[0] if problems else "last.pt is missing"
             warnings.warn(
                 f"resuming {out_dir} from best.pt (epoch {epoch}): {reason}; the epochs after "
@@ -85,7 +150,7 @@ def resume_point(
                 stacklevel=3,
             )
         return path, state
-    logged = read_history(out_dir / "metrics.jsonl")
+    logged = run_dir.history()
     if problems:
         raise RunDirectoryError(
             f"cannot resume {out_dir}: {'; '.join(problems)}, and no checkpoint is intact "
@@ -114,14 +179,3 @@ def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
     tmp.replace(path)
-
-
-def run_finished(run_dir: str | Path, epochs: int) -> bool:
-    """Whether ``run_dir`` holds a ``last.pt`` and at least ``epochs`` rows of history."""
-    run_dir = Path(run_dir)
-    history = run_dir / "metrics.jsonl"
-    return (
-        (run_dir / "last.pt").is_file()
-        and history.is_file()
-        and len(read_history(history)) >= epochs
-    )

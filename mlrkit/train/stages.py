@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from mlrkit.config import Config, config_to_dict, sadcl_stage1_epochs
 from mlrkit.errors import InvalidInputError
@@ -29,6 +28,7 @@ from mlrkit.losses import MultiLabelObjective, PrototypeAccumulator
 from mlrkit.train import recipe
 from mlrkit.train.checkpoint import check_compatible, load_module_state
 from mlrkit.train.ema import ModelEMA
+from mlrkit.train.loops import outputs
 from mlrkit.train.optim import build_optimizer, build_scheduler
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def init_prototypes(
     Args:
         model: returns a ``ModelOutput`` with class features.
         objective: a SADCL stage-2 objective (``objective.sadcl`` is set).
-        loader: yields ``(images, targets, ...)`` over the training set.
+        loader: yields ``(images, targets)`` over the training set.
         threshold: score a positive must exceed (SADCL: 0.85).
         device: where to run (default: the model's parameters' device).
         progress: show a tqdm bar.
@@ -156,13 +156,11 @@ def init_prototypes(
     classes = getattr(getattr(loader, "dataset", None), "classes", None)
     accumulator = PrototypeAccumulator(threshold, classes)
     raw_means = PrototypeAccumulator(threshold, normalize=False, warn=False)
-    modes = (model.training, objective.training)
-    model.eval()
+    objective_mode = objective.training
     objective.eval()
     try:
-        for batch in tqdm(loader, desc="prototypes", disable=not progress, leave=False):
-            images, targets = batch[0].to(device), batch[1].to(device)
-            output = model(images)
+        batches = outputs(model, loader, device=device, progress=progress, desc="prototypes")
+        for output, targets in batches:
             if output.class_features is None:
                 raise InvalidInputError(
                     "init_prototypes: the model returns no class_features (a 'gap' head?); "
@@ -172,8 +170,7 @@ def init_prototypes(
             accumulator.update(z, output.logits, targets)
             raw_means.update(output.class_features, output.logits, targets)
     finally:
-        model.train(modes[0])
-        objective.train(modes[1])
+        objective.train(objective_mode)
     prototypes = accumulator.compute()
     objective.sadcl.pscl.set_prototypes(prototypes)
     objective.sadcl.start_bank(raw_means.compute())

@@ -82,7 +82,10 @@ def plot_ablation(results: pd.DataFrame, measure: str = "mAP", ax: Axes | None =
 def ablation_figure(
     results: pd.DataFrame,
     measures: Sequence[str] = (
-        "mAP", "features_presence_auroc", "features_silhouette", "embedding_silhouette",
+        "mAP",
+        "features_presence_auroc",
+        "features_silhouette",
+        "embedding_silhouette",
     ),
 ) -> Figure:
     """A grid of :func:`plot_ablation`: one row per preset, one column per measure."""

@@ -1,6 +1,7 @@
-"""Training curves from a run directory's ``metrics.jsonl``: the loss terms and the val metrics.
+"""Training curves from a run's history: the loss terms and the val metrics.
 
-Each row of ``metrics.jsonl`` is one epoch (:func:`mlrkit.train.rundir.read_history`): ``epoch``,
+Each row of the history (``Run.history``, the rows of the run's ``metrics.jsonl``) is one epoch:
+``epoch``,
 ``stage`` (1, or 2 once SADCL's second stage starts), the training means of the loss terms
 (``loss``, the weighted total, and the unweighted ``cls``, ``disc``, ``sscl``, ``pscl`` that the
 run has) and, on evaluated epochs, ``val_*`` (and ``ema_val_*``) metrics as fractions.
@@ -18,7 +19,6 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from mlrkit.errors import InvalidInputError
-from mlrkit.train.rundir import read_history
 
 __all__ = ["plot_training_curves"]
 
@@ -27,31 +27,22 @@ VAL_KEYS = ("val_mAP", "val_CF1", "val_OF1", "ema_val_mAP")
 STAGE_LABEL = "SADCL stage 2 starts"
 
 
-def _rows(run_dir_or_rows: Any) -> list[dict[str, Any]]:
-    """The history rows, sorted by epoch, from a run directory, a jsonl file or the rows."""
-    if isinstance(run_dir_or_rows, str | Path):
-        path = Path(run_dir_or_rows)
-        if path.is_dir():
-            path = path / "metrics.jsonl"
-        if not path.is_file():
-            raise InvalidInputError(
-                f"`run_dir_or_rows`: no metrics file at {path}; pass a run directory (holding "
-                "metrics.jsonl), the file itself, or a list of row dicts."
-            )
-        rows = read_history(path)
-    elif isinstance(run_dir_or_rows, Sequence) and all(
-        isinstance(row, Mapping) for row in run_dir_or_rows
-    ):
-        rows = [dict(row) for row in run_dir_or_rows]
-    else:
+def _rows(history: Any) -> list[dict[str, Any]]:
+    """The history rows, sorted by epoch."""
+    if isinstance(history, str | Path):
         raise InvalidInputError(
-            "`run_dir_or_rows` must be a run directory, a metrics.jsonl path or a list of row "
-            f"dicts, got {type(run_dir_or_rows).__name__}."
+            f"`history` is a path ({history}); pass the rows: `Run.load(path).history`, or "
+            "`RunResult.history` from `fit`."
         )
+    if not (isinstance(history, Sequence) and all(isinstance(row, Mapping) for row in history)):
+        raise InvalidInputError(
+            f"`history` must be a list of row dicts, got {type(history).__name__}."
+        )
+    rows = [dict(row) for row in history]
     if not rows:
-        raise InvalidInputError(f"`run_dir_or_rows` holds no epoch rows ({run_dir_or_rows!r}).")
+        raise InvalidInputError("`history` holds no epoch rows (the run has not logged an epoch).")
     if any("epoch" not in row for row in rows):
-        raise InvalidInputError("`run_dir_or_rows`: every row needs an 'epoch' key.")
+        raise InvalidInputError("`history`: every row needs an 'epoch' key.")
     return sorted(rows, key=lambda row: row["epoch"])
 
 
@@ -74,7 +65,7 @@ def _stage_change(rows: list[dict[str, Any]]) -> float | None:
 
 
 def plot_training_curves(
-    run_dir_or_rows: str | Path | Sequence[Mapping[str, Any]],
+    history: Sequence[Mapping[str, Any]],
     axes: Sequence[Axes] | None = None,
 ) -> list[Axes]:
     """The loss terms (left, log scale) and the validation metrics x100 (right) per epoch.
@@ -86,18 +77,18 @@ def plot_training_curves(
     ``"SADCL stage 2 starts"``) between the last stage-1 and the first stage-2 epoch.
 
     Args:
-        run_dir_or_rows: a run directory, its ``metrics.jsonl``, or the rows themselves (e.g.
-            :class:`mlrkit.train.RunResult`'s ``history``).
+        history: one dict per epoch, e.g. ``Run.history`` or
+            :class:`mlrkit.train.RunResult`'s ``history``.
         axes: two Axes (default: a new row of two).
 
     Returns:
         ``[loss Axes, metrics Axes]``.
 
     Raises:
-        InvalidInputError: no metrics file, no rows, a row without ``epoch``, or a number of
+        InvalidInputError: a path instead of rows, no rows, a row without ``epoch``, or a number of
             ``axes`` other than two.
     """
-    rows = _rows(run_dir_or_rows)
+    rows = _rows(history)
     if axes is None:
         _, created = plt.subplots(1, 2, figsize=(12, 4.5))
         axes = list(created)
