@@ -294,7 +294,7 @@ def run_ablation(
                     f"put the {run.start_from!r} run of seed {run.seed} before it in the plan"
                 )
             start = time.perf_counter()
-            trained = ensure_run(_config(run, out), run_dir, verbose=False)
+            trained = ensure_run(_config(run, out), run_dir) != "reused"
             seconds = time.perf_counter() - start if trained else row.get("train_seconds", 0.0)
             row = asdict(run) | {"overrides": " ".join(run.overrides)}
             row |= _measure(run_dir, sample, progress=False)

@@ -242,7 +242,8 @@ def _demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     setup = notebook_setup(fast=args.fast, runs=args.out)
     for name in DEMO_LOSSES:  # trained here, with progress bars; the notebooks load them
-        ensure_run(setup.config(name), setup.runs / name)
+        print(f"{setup.runs / name} ({DEMO_LOSSES[name]}): ...", flush=True)
+        print(f"  {ensure_run(setup.config(name), setup.runs / name)}", flush=True)
     trained = time.perf_counter() - start
     timings = run_notebooks(notebooks, setup, timeout=args.timeout)
     results = write_results(setup)

@@ -32,7 +32,13 @@ class Run(TrainedRun):
     See :class:`mlrkit.train.trained.TrainedRun` for the attributes and the methods that need
     only the model (``split``, ``evaluate``, ``scores``, ``features``, ``attention``); this
     class adds training unless finished and the class embeddings.
+
+    Attributes:
+        origin: how the run came to be here: ``"loaded"`` (:meth:`load`), or what
+            :meth:`ensure` did, ``"trained"``, ``"resumed"`` or ``"reused"``.
     """
+
+    origin: str = "loaded"
 
     @classmethod
     def ensure(
@@ -42,7 +48,6 @@ class Run(TrainedRun):
         which: Literal["best", "last"] = "last",
         *,
         device: str = "auto",
-        verbose: bool = True,
     ) -> Self:
         """Train ``config`` into ``path`` unless a finished run of it is there, then load it.
 
@@ -53,10 +58,14 @@ class Run(TrainedRun):
             which: the checkpoint to load; ``"last"`` (the default) is the fixed budget,
                 ``"best"`` the epoch chosen on the validation split.
             device: where to load the model.
-            verbose: say whether it trained, resumed or reused the run.
+
+        Returns:
+            The run, its :attr:`origin` saying whether it was trained, resumed or reused.
         """
-        ensure_run(config, path, verbose=verbose)
-        return cls.load(path, which, device=device)
+        outcome = ensure_run(config, path)
+        run = cls.load(path, which, device=device)
+        run.origin = outcome
+        return run
 
     def embeddings(
         self,

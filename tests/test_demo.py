@@ -53,13 +53,13 @@ def test_ensure_run_trains_once_then_loads_and_refuses_another_experiment(
 ) -> None:
     cfg = tiny_config("train.epochs=1", loss="bce")
     run = tmp_path / "run"
-    assert ensure_run(cfg, run) is True
+    assert ensure_run(cfg, run) == "trained"
     stamp = (run / "last.pt").stat().st_mtime_ns
-    assert ensure_run(cfg, run) is False
-    assert "not retrained" in capsys.readouterr().out
+    assert ensure_run(cfg, run) == "reused"
+    assert capsys.readouterr().out == ""  # the library says nothing; its caller does
     assert (run / "last.pt").stat().st_mtime_ns == stamp
     cfg.train.device = "auto"  # where it runs is not what it is: still the same run
-    assert ensure_run(cfg, run) is False
+    assert ensure_run(cfg, run) == "reused"
     with pytest.raises(RunDirectoryError, match=r"another experiment \(optim.lr: 0.003 there"):
         ensure_run(tiny_config("train.epochs=1", "optim.lr=0.01", loss="bce"), run)
     # More epochs change the schedule of every epoch (one-cycle): another experiment too.

@@ -31,10 +31,10 @@ def finished(tmp_path_factory: pytest.TempPathFactory, tiny_overrides: list[str]
         cfg = apply_overrides(
             preset("digits", loss="disc-contrastive"), [*tiny_overrides, "train.epochs=2"]
         )
-        run = Run.ensure(cfg, out, verbose=False)
+        run = Run.ensure(cfg, out)
     finally:
         torch.set_num_threads(threads)
-    assert run.epoch == 2 and run.path == out / "last.pt"
+    assert run.epoch == 2 and run.path == out / "last.pt" and run.origin == "trained"
     return out
 
 
@@ -65,7 +65,8 @@ def test_run_loads_what_it_names_and_reads_its_history(finished: Path) -> None:
     rows = [json.loads(line) for line in (finished / "metrics.jsonl").read_text().splitlines()]
     assert last.history == rows and [r["epoch"] for r in rows] == [1, 2]
     # ensure on a finished run loads it without training again
-    again = Run.ensure(last.config, finished, verbose=False)
+    again = Run.ensure(last.config, finished)
+    assert again.origin == "reused" and Run.load(finished).origin == "loaded"
     assert (finished / "metrics.jsonl").read_text().count("\n") == 2
     for (name, a), b in zip(
         again.model.state_dict().items(), last.model.state_dict().values(), strict=True

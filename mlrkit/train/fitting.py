@@ -15,11 +15,10 @@ GPU kernels may be non-deterministic).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -57,7 +56,7 @@ from mlrkit.train.rundir import (
 )  # fmt: skip
 from mlrkit.train.state import TrainState
 
-__all__ = ["LOGGED_METRICS", "RunResult", "ensure_run", "fit"]
+__all__ = ["LOGGED_METRICS", "RunOutcome", "RunResult", "ensure_run", "fit"]
 
 # Metrics of an evaluation that go into metrics.jsonl (per-class AP stays in the checkpoint row).
 LOGGED_METRICS = ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1")
@@ -264,14 +263,18 @@ def fit(
     return RunResult(out_dir, history, run.best, run.best_epoch, cfg.train.best_metric, classes)
 
 
-def ensure_run(cfg: Config, run_dir: str | Path, *, verbose: bool = True) -> bool:
+RunOutcome = Literal["trained", "resumed", "reused"]
+
+
+def ensure_run(cfg: Config, run_dir: str | Path) -> RunOutcome:
     """Load-if-exists-else-train: train ``cfg`` into ``run_dir`` unless it is finished there.
 
     A finished run (``cfg.train.epochs`` epochs logged) is left alone; an interrupted one
-    resumes; a new one trains. Prints which happened when ``verbose``.
+    resumes; a new one trains (with the config's progress bars).
 
     Returns:
-        True when it trained (all or part of the run), False when it reused a finished run.
+        What it did: ``"trained"`` (from scratch), ``"resumed"`` (an interrupted run, finished
+        now) or ``"reused"`` (a finished run, not trained again). The caller says it.
 
     Raises:
         mlrkit.errors.RunDirectoryError: ``run_dir`` holds a run of another experiment (its
@@ -281,18 +284,10 @@ def ensure_run(cfg: Config, run_dir: str | Path, *, verbose: bool = True) -> boo
     run_dir = Path(run_dir)
     _check_same_experiment(cfg, run_dir)
     if RunDir(run_dir).finished(cfg.train.epochs):
-        if verbose:
-            print(f"loaded {run_dir}: finished ({cfg.train.epochs} epochs), not retrained")
-        return False
+        return "reused"
     resume = RunDir(run_dir).config_file.is_file()
-    if verbose:
-        what = "resuming" if resume else "training"
-        print(f"{what} {run_dir} ({cfg.loss.setup}, {cfg.train.epochs} epochs)")
-    start = time.perf_counter()
     fit(cfg, run_dir, resume=resume)
-    if verbose:
-        print(f"trained {run_dir} in {time.perf_counter() - start:.0f} s")
-    return True
+    return "resumed" if resume else "trained"
 
 
 # Fields that do not change what is trained: a run may be reused across them.
