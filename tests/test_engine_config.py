@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from mlrkit.config import (
     LOSS_SETUP_NAMES,
@@ -16,7 +17,8 @@ from mlrkit.config import (
     sadcl_stage1_epochs,
     save_config,
 )
-from mlrkit.errors import ConfigError
+from mlrkit.errors import ConfigError, InvalidInputError
+from mlrkit.losses import build_objective
 from mlrkit.presets import PRESETS, preset
 from mlrkit.train import check_config
 
@@ -204,3 +206,34 @@ def test_dict_overrides_merge_and_null_removes_a_key():
 def test_negative_learning_rates_are_refused(override, message):
     with pytest.raises(ConfigError, match=message):
         apply_overrides(preset("digits"), [override])
+
+
+@pytest.mark.parametrize("value", ["-1", "-0.001", "NaN"])
+def test_a_negative_or_nan_disc_weight_is_refused_before_anything_is_built(value: str) -> None:
+    cfg = apply_overrides(preset("digits"), [f'loss.objective_kwargs={{"disc_weight": {value}}}'])
+    with pytest.raises(ConfigError, match=r"loss.objective_kwargs: disc_weight must be .* >= 0"):
+        check_config(cfg)
+    # the objective's own constructor is the owner of the rule
+    with pytest.raises(InvalidInputError, match="disc_weight must be"):
+        build_objective("disc-center", 10, 16, disc_weight=float(value))
+    zero = apply_overrides(preset("digits"), ['loss.objective_kwargs={"disc_weight": 0}'])
+    assert check_config(zero) is zero  # 0 turns the term off: allowed
+
+
+def test_check_config_leaves_the_global_rng_alone() -> None:
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    check_config(preset("digits", loss="sadcl"))  # builds a tiny probe objective
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_the_default_disc_weight_is_written_once() -> None:
+    import inspect
+
+    from mlrkit.losses import DISC_WEIGHT, MultiLabelObjective
+    from mlrkit.losses.setups import disc_center_objective, disc_contrastive_objective
+
+    for fn in (MultiLabelObjective.__init__, disc_center_objective, disc_contrastive_objective):
+        assert inspect.signature(fn).parameters["disc_weight"].default is DISC_WEIGHT
+    assert build_objective("disc-contrastive", 10, 16).weights["disc"] == DISC_WEIGHT

@@ -58,10 +58,10 @@ def test_every_notebook_runs_in_fast_mode_through_the_demo(
     for row in ("| baseline |", "| method |", "| method · projection output |"):
         assert row in results
     # The demo trained the two runs; the notebooks loaded them (02 says so) instead of training.
-    assert sum(line.startswith("training /") for line in printed.splitlines()) == 2
+    assert [line.strip() for line in printed.splitlines()].count("trained") == 2
     train_nb = json.loads((out / "notebooks" / "02_train.ipynb").read_text(encoding="utf-8"))
     said = "".join(
         "".join(o.get("text", "")) for c in train_nb["cells"] if c["cell_type"] == "code"
         for o in c["outputs"]
     )  # fmt: skip
-    assert said.count("not retrained") == 2 and "training " not in said
+    assert said.count("'reused'") == 2 and "'trained'" not in said  # run.origin of each

@@ -19,7 +19,7 @@ from mlrkit.losses.discriminative import (
     class_contrastive_loss,
 )
 from mlrkit.losses.memory import MemoryBank
-from mlrkit.losses.objective import MultiLabelObjective
+from mlrkit.losses.objective import DISC_WEIGHT, MultiLabelObjective
 from mlrkit.losses.projection import ProjectionMLP
 from mlrkit.losses.prototypes import PrototypeAccumulator
 from mlrkit.losses.sadcl import (
@@ -32,6 +32,7 @@ from mlrkit.losses.sadcl import (
 from mlrkit.losses.setups import LOSS_SETUPS, build_objective, classification_loss, setup_options
 
 __all__ = [
+    "DISC_WEIGHT",
     "LOSS_SETUPS",
     "AsymmetricLoss",
     "CenterMarginLoss",

@@ -9,6 +9,7 @@ weights the terms. The named setups (``bce``, ``asl``, ``disc-contrastive``, ``d
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from torch import Tensor, nn
@@ -16,6 +17,9 @@ from torch import Tensor, nn
 from mlrkit.errors import InvalidInputError
 from mlrkit.losses.projection import ProjectionMLP
 from mlrkit.losses.sadcl import SADCLTerms, released_asl_ratio
+
+# lambda, the weight of variants A and B: written once, here
+DISC_WEIGHT = 1.0
 
 if TYPE_CHECKING:
     from mlrkit.models import ModelOutput
@@ -44,7 +48,8 @@ class MultiLabelObjective(nn.Module):
         sadcl: SADCL's SSCL and PSCL terms with their weights (:class:`SADCLTerms`); None for none.
 
     Raises:
-        InvalidInputError: a discriminative or SADCL part without a projection.
+        InvalidInputError: a discriminative or SADCL part without a projection; a negative or
+            non-finite weight.
     """
 
     def __init__(
@@ -52,10 +57,20 @@ class MultiLabelObjective(nn.Module):
         classification: nn.Module,
         projection: ProjectionMLP | None = None,
         discriminative: nn.Module | None = None,
-        disc_weight: float = 1.0,
+        disc_weight: float = DISC_WEIGHT,
         sadcl: SADCLTerms | None = None,
     ) -> None:
         super().__init__()
+        weights = {"disc_weight": disc_weight}
+        if sadcl is not None:
+            weights |= {"sscl_weight": sadcl.sscl_weight, "pscl_weight": sadcl.pscl_weight}
+        for name, value in weights.items():
+            # a negative weight would reward the loss it weighs: pushing same-class features
+            # apart is never what a user meant
+            if not math.isfinite(float(value)) or float(value) < 0:
+                raise InvalidInputError(
+                    f"{name} must be a finite number >= 0 (0 turns the term off), got {value!r}"
+                )
         if projection is None and (discriminative is not None or sadcl is not None):
             raise InvalidInputError(
                 "MultiLabelObjective: discriminative and SADCL terms act on projected class "

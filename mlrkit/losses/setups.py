@@ -27,7 +27,7 @@ from typing import Any, Literal
 from mlrkit.errors import InvalidInputError
 from mlrkit.losses.classification import AsymmetricLoss
 from mlrkit.losses.discriminative import CenterMarginLoss, ClassContrastiveLoss
-from mlrkit.losses.objective import MultiLabelObjective
+from mlrkit.losses.objective import DISC_WEIGHT, MultiLabelObjective
 from mlrkit.losses.projection import ProjectionMLP
 from mlrkit.losses.sadcl import AbsentClass, BankInit, BankLabels, SADCLTerms
 
@@ -110,7 +110,7 @@ def disc_contrastive_objective(
     feature_dim: int | None = None,
     *,
     embed_dim: int | None = None,
-    disc_weight: float = 1.0,
+    disc_weight: float = DISC_WEIGHT,
     temperature: float = 0.2,
     classification: Classification = "asl",
     focal_gamma: float = 2.0,
@@ -130,7 +130,7 @@ def disc_center_objective(
     feature_dim: int | None = None,
     *,
     embed_dim: int | None = None,
-    disc_weight: float = 1.0,
+    disc_weight: float = DISC_WEIGHT,
     center_margin: float = 1.0,
     center_momentum: float = 0.9,
     classification: Classification = "asl",

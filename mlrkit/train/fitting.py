@@ -30,7 +30,6 @@ from mlrkit.config import (
     config_to_dict,
     load_config,
     save_config,
-    validate,
 )  # fmt: skip
 from mlrkit.data import set_loader_epoch
 from mlrkit.distributed import barrier, broadcast_buffers, dist_info
@@ -146,7 +145,8 @@ def fit(
         mlrkit.train.CheckpointMismatchError: the checkpoint was trained on other classes or
             another architecture.
     """
-    cfg = recipe.check_config(validate(config_from_dict(config_to_dict(config))))  # a copy
+    # a copy; config_from_dict checks the values, check_config what they name (once each)
+    cfg = recipe.check_config(config_from_dict(config_to_dict(config)))
     out_dir = Path(out_dir)
     info = dist_info()
     files = RunDir(out_dir)
@@ -179,13 +179,15 @@ def fit(
     steps = len(train_dl)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     ema = ModelEMA(model, cfg.train.ema_decay) if cfg.train.ema_decay else None
-    run = TrainState(cfg, device, model, objective, None, None, scaler, ema, classes)  # type: ignore[arg-type]
-    stages.build_optimization(run, 1, steps)
+    optimizer, scheduler = stages.build_optimization(cfg, model, objective, 1, steps)
+    run = TrainState(cfg, device, model, objective, optimizer, scheduler, scaler, ema, classes)
 
     history: list[dict[str, Any]] = []
     if start is not None:
         path, state = start
-        run.restore(state, path, steps)
+        if int(state.get("stage", 1)) == 2:
+            stages.switch_to_stage2(run, steps)  # the prototypes come with the state below
+        run.restore(state, path)
         history = read_history(metrics_path, run.epoch)
     elif cfg.train.init_from is not None:
         init_path = Path(cfg.train.init_from)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -59,10 +60,11 @@ def _check_keys(field: str, given: dict[str, Any], valid: tuple[str, ...], targe
 def check_config(cfg: Config) -> Config:
     """Check the dict fields against their targets' signatures; returns ``cfg``.
 
-    ``loss.objective_kwargs`` against the loss setup's options, ``model.head_kwargs`` against
-    the head's, ``data.policy`` against the dataset loader's, ``data.generate`` against the
-    digit-scene options, so a typo fails when the config is
-    built, naming the field, the bad key and the valid keys, not after the datasets are loaded.
+    ``loss.objective_kwargs`` against the loss setup's options (and its values against the
+    objective's own checks, on a tiny probe), ``model.head_kwargs`` against the head's,
+    ``data.policy`` against the dataset loader's, ``data.generate`` against the digit-scene
+    options, so a typo fails when the config is built, naming the field, the bad key and the
+    valid keys, not after the datasets are loaded.
 
     Raises:
         ConfigError: an unknown key.
@@ -86,6 +88,15 @@ def check_config(cfg: Config) -> Config:
             scene_options(**cfg.data.generate)
         except InvalidInputError as err:
             raise ConfigError(f"data.generate: {err}") from None
+    # The objective's constructor owns the checks of its values (a negative disc_weight, say):
+    # build a tiny one now, so a bad value fails before any data or model is built. The
+    # global RNG is left as it was (the probe's initialisation draws from it).
+    probe: Any = SimpleNamespace(num_classes=2, feature_dim=8)  # what the builder reads
+    with torch.random.fork_rng(devices=[]):
+        try:
+            objective_from_config(cfg, probe, stage=2 if cfg.loss.setup == "sadcl" else 1)
+        except InvalidInputError as err:
+            raise ConfigError(f"loss.objective_kwargs: {err}") from None
     return cfg
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -30,9 +30,7 @@ from mlrkit.train.checkpoint import check_compatible, load_module_state
 from mlrkit.train.ema import ModelEMA
 from mlrkit.train.loops import outputs
 from mlrkit.train.optim import build_optimizer, build_scheduler
-
-if TYPE_CHECKING:
-    from mlrkit.train.state import TrainState
+from mlrkit.train.state import TrainState
 
 
 def stage_of_epoch(cfg: Config, epoch: int) -> int:
@@ -50,15 +48,16 @@ def stage_epochs(cfg: Config, stage: int) -> int:
     return first if stage == 1 else cfg.train.epochs - first
 
 
-def build_optimization(state: TrainState, stage: int, steps_per_epoch: int) -> None:
+def build_optimization(
+    cfg: Config, model: nn.Module, objective: nn.Module, stage: int, steps_per_epoch: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     """A fresh optimiser and scheduler for ``stage`` over the model and the objective."""
-    cfg = state.cfg
     scale = cfg.loss.sadcl_stage2_lr_mult if stage == 2 else 1.0
-    state.optimizer = build_optimizer(state.model, [state.objective], cfg.optim, lr_scale=scale)
+    optimizer = build_optimizer(model, [objective], cfg.optim, lr_scale=scale)
     # a stage without epochs (SADCL's stage 1 taken from train.init_from) is left at once; its
     # schedule only has to exist
     epochs = max(1, stage_epochs(cfg, stage))
-    state.scheduler = build_scheduler(state.optimizer, cfg.optim, epochs, steps_per_epoch)
+    return optimizer, build_scheduler(optimizer, cfg.optim, epochs, steps_per_epoch)
 
 
 def load_weights(state: TrainState, checkpoint: dict[str, Any], path: Path) -> None:
@@ -83,12 +82,14 @@ def load_weights(state: TrainState, checkpoint: dict[str, Any], path: Path) -> N
 def switch_to_stage2(state: TrainState, steps_per_epoch: int) -> None:
     """Stage 2's objective and optimiser (prototypes still random; see :func:`enter_stage2`).
 
-    Used as is when a stage-2 checkpoint is restored: its prototypes come with the objective's
-    saved state.
+    Used as is before a stage-2 checkpoint is restored: its prototypes come with the
+    objective's saved state.
     """
     state.objective = recipe.objective_from_config(state.cfg, state.model, stage=2).to(state.device)
     state.stage = 2
-    build_optimization(state, 2, steps_per_epoch)
+    state.optimizer, state.scheduler = build_optimization(
+        state.cfg, state.model, state.objective, 2, steps_per_epoch
+    )
 
 
 def enter_stage2(

@@ -20,7 +20,6 @@ from mlrkit.train.checkpoint import (
     restore_rng_state,
 )
 from mlrkit.train.ema import ModelEMA
-from mlrkit.train.stages import switch_to_stage2
 
 
 @dataclass
@@ -62,8 +61,13 @@ class TrainState:
             "best_epoch": self.best_epoch,
         }
 
-    def restore(self, state: dict[str, Any], path: Path, steps_per_epoch: int) -> None:
-        """Load a checkpoint written by :meth:`checkpoint` (same classes and architecture)."""
+    def restore(self, state: dict[str, Any], path: Path) -> None:
+        """Load a checkpoint written by :meth:`checkpoint` (same classes and architecture).
+
+        The state must already be in the checkpoint's stage (for SADCL's stage 2,
+        :func:`mlrkit.train.stages.switch_to_stage2` first): its objective and optimiser
+        are then the ones the checkpoint's state fits.
+        """
         check_compatible(state, self.classes, config_to_dict(self.cfg)["model"], path)
         saved_epochs = state["config"]["train"]["epochs"]
         if self.cfg.optim.schedule == "onecycle" and saved_epochs != self.cfg.train.epochs:
@@ -72,9 +76,12 @@ class TrainState:
                 f"them; resume with train.epochs={saved_epochs} (CLI: --epochs {saved_epochs}), "
                 "use optim.schedule=step or constant to extend runs, or start a new run"
             )
+        if int(state.get("stage", 1)) != self.stage:
+            raise ConfigError(
+                f"{path} holds stage {state.get('stage', 1)} but the run is in stage "
+                f"{self.stage}; switch stages before restoring it"
+            )
         load_module_state(self.model, state["model"], "model", path)
-        if state["stage"] == 2 and self.stage != 2:
-            switch_to_stage2(self, steps_per_epoch)  # the prototypes come with the state below
         load_module_state(self.objective, state["objective"], "objective", path)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
