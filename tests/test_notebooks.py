@@ -61,7 +61,7 @@ def test_every_notebook_runs_in_fast_mode_through_the_demo(
     assert [line.strip() for line in printed.splitlines()].count("trained") == 2
     train_nb = json.loads((out / "notebooks" / "02_train.ipynb").read_text(encoding="utf-8"))
     said = "".join(
-        "".join(o.get("text", "")) for c in train_nb["cells"] if c["cell_type"] == "code"
-        for o in c["outputs"]
+        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+        for c in train_nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]
     )  # fmt: skip
     assert said.count("'reused'") == 2 and "'trained'" not in said  # run.origin of each
