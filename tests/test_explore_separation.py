@@ -12,7 +12,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score, silhouette_samples, silhouette_score
 
-import mlrkit.explore.separation as separation_module
+import mlrkit.explore._measures as measures_module  # the block size: tests shrink it
 from mlrkit.errors import InvalidInputError
 from mlrkit.explore.embeddings import ClassEmbeddings
 from mlrkit.explore.separation import compare_separation, separation_report
@@ -244,7 +244,7 @@ def test_blocks_give_the_same_numbers_as_one_pass(monkeypatch):
     vectors = rng.normal(size=(203, 6))
     labels, groups = rng.integers(0, 5, 203), np.arange(203) // 4
     whole = separation_report(vectors, labels, groups)
-    monkeypatch.setattr(separation_module, "_BLOCK_ELEMENTS", 203 * 17)  # blocks of 17 rows
+    monkeypatch.setattr(measures_module, "BLOCK_ELEMENTS", 203 * 17)  # blocks of 17 rows
     blocked = separation_report(vectors, labels, groups)
     pd.testing.assert_frame_equal(blocked, whole, rtol=0, atol=1e-12)
 
@@ -468,7 +468,7 @@ def test_presence_auroc_equals_sklearn_with_ties_and_groups(monkeypatch):
         ),  # fmt: skip
     ):
         np.testing.assert_allclose(other["presence_auroc"], got, rtol=0, atol=1e-12)
-    monkeypatch.setattr(separation_module, "_BLOCK_ELEMENTS", 6 * 7)  # blocks of 7 rows
+    monkeypatch.setattr(measures_module, "BLOCK_ELEMENTS", 6 * 7)  # blocks of 7 rows
     blocked = separation_report(vectors, labels, image, present=present)
     np.testing.assert_array_equal(blocked["presence_auroc"], got)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,4 +46,101 @@ def test_nothing_refers_to_files_a_clone_does_not_have() -> None:
     texts += [*PACKAGE.rglob("*.py"), *(ROOT / "tests").glob("*.py"), *ROOT.glob("benchmarks/*.py")]
     pattern = re.compile(r"\.\./shared|METHOD" + r"\.md")  # split so this file does not match
     offenders = [str(p.relative_to(ROOT)) for p in texts if pattern.search(p.read_text())]
+    assert offenders == []
+
+
+# ---------------------------------------------------------------- private modules and names
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _imports(module: str, is_package: bool, source: str) -> list[tuple[int, str, list[str]]]:
+    """``(line, absolute module, names imported from it)`` of every import in ``source``."""
+    package = module if is_package else module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            target = ".".join([*base, node.module] if node.level else [node.module or ""])
+            if node.module is None:  # `from . import name`: each name is a module
+                found += [(node.lineno, f"{target}.{a.name}", []) for a in node.names]
+            else:
+                found.append((node.lineno, target, [a.name for a in node.names]))
+    return found
+
+
+def _privacy_offences(module: str, is_package: bool, source: str) -> list[str]:
+    """Imports of another package's private module, of ``mlrkit._x``, or of a private name."""
+    offences = []
+    for line, target, names in _imports(module, is_package, source):
+        parts = target.split(".")
+        if parts[0] != "mlrkit":
+            continue
+        for i, part in enumerate(parts[1:], start=1):
+            owner = ".".join(parts[:i])  # the package the private module belongs to
+            inside = owner != "mlrkit" and f"{module}.".startswith(f"{owner}.")
+            if _is_private(part) and not inside:
+                offences.append(f"{module}:{line} imports the private module {target}")
+                break
+        offences += [
+            f"{module}:{line} imports the private name {name} from {target}"
+            for name in names
+            if _is_private(name)
+        ]
+    return offences
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "offending"),
+    [
+        ("mlrkit.viz.data", "from mlrkit.metrics._inputs import as_targets", True),
+        ("mlrkit.viz.data", "import mlrkit.explore._rows", True),
+        ("mlrkit.viz.data", "from mlrkit._arrays import to_numpy", True),
+        ("mlrkit.explore._rows", "from mlrkit._arrays import to_numpy", True),
+        ("mlrkit.viz.samples", "from mlrkit.viz.data import _class_list", True),
+        ("mlrkit.viz.samples", "from mlrkit.viz.data import (\n    x,\n    _y,\n)", True),
+        ("mlrkit.metrics.ranking", "from .._arrays import to_numpy", True),
+        ("mlrkit.metrics.ranking", "from ._inputs import _private", True),
+        ("mlrkit.metrics.ranking", "from ._warnings import warn_left_out", False),
+        ("mlrkit.explore.separation", "from mlrkit.explore._rows import OVERALL", False),
+        ("mlrkit.explore.umap_cache", "from mlrkit.explore._umap_fit import fit as _fit", False),
+        ("mlrkit.viz.data", "from mlrkit.inputs import as_targets", False),
+    ],
+)
+def test_the_privacy_check_sees_what_it_should(module: str, source: str, offending: bool) -> None:
+    assert bool(_privacy_offences(module, False, source)) == offending
+
+
+def test_no_module_imports_a_private_module_or_name_it_does_not_own() -> None:
+    offenders = [
+        offence
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for offence in _privacy_offences(
+            _module_name(path), path.name == "__init__.py", path.read_text()
+        )
+    ]
+    assert offenders == []
+
+
+def test_the_input_layer_imports_only_errors_numpy_torch_and_the_standard_library() -> None:
+    allowed = {"numpy", "torch", *sys.stdlib_module_names}
+    paths = sorted((PACKAGE / "inputs").rglob("*.py"))
+    assert paths, "mlrkit/inputs is missing"
+    offenders = []
+    for path in paths:
+        module = _module_name(path)
+        for line, target, _ in _imports(module, path.name == "__init__.py", path.read_text()):
+            top = target.split(".")[0]
+            own = target == "mlrkit.errors" or f"{target}.".startswith("mlrkit.inputs.")
+            if (top == "mlrkit" and not own) or (top != "mlrkit" and top not in allowed):
+                offenders.append(f"{module}:{line} imports {target}")
     assert offenders == []

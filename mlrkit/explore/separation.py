@@ -93,9 +93,10 @@ Cost: the rows are compared in blocks of whole rows against all rows, so memory 
 for the centroids, one for the scores, then a sort (``O(M D + M log M)``), exact over all rows.
 Everything is computed and accumulated in float64.
 
-This module holds the measures and the two public functions; the vectors are checked in
-:mod:`mlrkit.explore._vectors`, the labels, groups, ``present`` and subsample in
-:mod:`mlrkit.explore._rows`.
+This module holds the report's table and the two public functions; the pairwise measures, NC1
+and ``presence_auroc`` are in :mod:`mlrkit.explore._measures`, the subsample in
+:mod:`mlrkit.explore._rows`; the inputs are checked, and the class centroids computed, by
+:mod:`mlrkit.inputs` (the same centroids as :func:`mlrkit.viz.centroid_cosine`).
 
 References:
     V. Papyan, X. Y. Han, D. L. Donoho. Prevalence of neural collapse during the terminal
@@ -113,15 +114,9 @@ import numpy as np
 import pandas as pd
 
 from mlrkit.errors import InvalidInputError
-from mlrkit.explore._rows import (
-    OVERALL,
-    as_groups,
-    as_labels,
-    as_present,
-    check_sample,
-    stratified_rows,
-)
-from mlrkit.explore._vectors import as_nonzero_vectors
+from mlrkit.explore._measures import nc1, pairwise, presence_auroc, silhouette
+from mlrkit.explore._rows import OVERALL, as_report_labels, check_sample, stratified_rows
+from mlrkit.inputs import as_groups, as_nonzero_vectors, as_present, class_centroids, unit_rows
 
 __all__ = ["COLUMNS", "compare_separation", "separation_report"]
 
@@ -136,156 +131,9 @@ COLUMNS: tuple[str, ...] = (
     "uniformity",
     "presence_auroc",
 )
-_NC1_RCOND = 1e-6  # pseudo-inverse cut-off of S_B, relative to its largest singular value
-_BLOCK_ELEMENTS = 2**23  # entries of one (block, N) float64 matrix: 64 MiB
-_MAX_BLOCK_ROWS = 4096
 
 
-# ---------------------------------------------------------------- measures
-
-
-def _pairwise(z: np.ndarray, y: np.ndarray, g: np.ndarray, onehot: np.ndarray) -> dict[str, Any]:
-    """Every measure that needs all pairs, in one blocked pass over ``G = Z Z^T``.
-
-    Returns per-row class distance sums ``(N, K)`` (silhouette), the class of each row's
-    nearest other-group row ``(N,)`` (-1: none), and the alignment and uniformity sums.
-    """
-    n, num_classes = onehot.shape
-    class_dist = np.empty((n, num_classes))
-    nearest = np.full(n, -1, dtype=np.int64)
-    align_sum = uniform_sum = 0.0
-    align_pairs = 0
-    block = int(np.clip(_BLOCK_ELEMENTS // n, 1, _MAX_BLOCK_ROWS))
-    for lo in range(0, n, block):
-        hi = min(lo + block, n)
-        rows = np.arange(hi - lo)
-        gram = z[lo:hi] @ z.T  # (B, N) cosines
-        np.clip(gram, -1.0, 1.0, out=gram)
-        gram[rows, lo + rows] = 1.0  # a row's distance to itself is exactly 0
-        dist = np.subtract(1.0, gram)  # (B, N) cosine distance, ||z_i - z_j||^2 = 2 dist
-        class_dist[lo:hi] = dist @ onehot
-        other_group = g[lo:hi, None] != g[None, :]  # (B, N)
-        positive = other_group & (y[lo:hi, None] == y[None, :])
-        align_sum += 2.0 * float(dist.sum(where=positive))
-        align_pairs += int(positive.sum())
-        np.multiply(dist, -4.0, out=dist)  # -2 ||z_i - z_j||^2
-        np.exp(dist, out=dist)
-        uniform_sum += float(dist.sum()) - (hi - lo)  # minus the self pairs, exp(0) = 1
-        gram[~other_group] = -np.inf
-        best = gram.argmax(axis=1)
-        found = np.isfinite(gram[rows, best])
-        nearest[lo:hi] = np.where(found, y[best], -1)
-    return {
-        "class_dist": class_dist,
-        "nearest": nearest,
-        "alignment": align_sum / align_pairs if align_pairs else np.nan,
-        "uniformity": np.log(uniform_sum / (n * (n - 1))) if n > 1 else np.nan,
-    }
-
-
-def _silhouette(class_dist: np.ndarray, y: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """sklearn's per-row silhouette from the per-class distance sums; NaN where undefined."""
-    n, num_classes = class_dist.shape
-    if not 2 <= num_classes <= n - 1:  # sklearn's domain
-        return np.full(n, np.nan)
-    rows = np.arange(n)
-    own = counts[y]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = class_dist[rows, y] / (own - 1)
-        mean_to = class_dist / counts[None, :]
-        mean_to[rows, y] = np.inf
-        b = mean_to.min(axis=1)
-        s = (b - a) / np.maximum(a, b)
-    s[(own == 1) | ~np.isfinite(s)] = 0.0  # singletons and 0 / 0 (duplicates), as sklearn
-    return s
-
-
-def _nc1(z: np.ndarray, y: np.ndarray, mu: np.ndarray) -> float:
-    """``tr(S_W S_B^+) / K`` without a ``(D, D)`` matrix.
-
-    ``S_B = B^T B`` with ``B = (mu - mu_G) / sqrt(K)``; from the SVD ``B = U diag(s) V^T`` its
-    eigenpairs are ``(s_k^2, v_k)``, so ``tr(S_W S_B^+) = sum_k v_k^T S_W v_k / s_k^2`` over the
-    kept ``k``, and ``v_k^T S_W v_k = (1/N) sum_i ((z_i - mu_{y_i}) . v_k)^2``.
-    """
-    num_classes = len(mu)
-    if num_classes < 2:
-        return float("nan")
-    between = (mu - mu.mean(axis=0)) / np.sqrt(num_classes)
-    _, s, vt = np.linalg.svd(between, full_matrices=False)
-    eig = s**2  # the nonzero eigenvalues of S_B
-    if eig.max() <= 0:
-        return float("nan")  # every centroid equal: no between-class spread at all
-    keep = eig > _NC1_RCOND * eig.max()
-    v = vt[keep].T  # (D, r)
-    resid = z @ v - (mu @ v)[y]  # (N, r): (z_i - mu_{y_i}) . v_k
-    within = (resid**2).mean(axis=0)  # v_k^T S_W v_k
-    return float((within / eig[keep]).sum() / num_classes)
-
-
-def _unit_rows(v: np.ndarray) -> np.ndarray:
-    """``v`` in float64 with every row scaled to length 1 (rows are nonzero)."""
-    z = v.astype(np.float64)
-    z /= np.linalg.norm(z, axis=1, keepdims=True)
-    return z
-
-
-def _presence_auroc(
-    v: np.ndarray, y: np.ndarray, present: np.ndarray, num_classes: int
-) -> np.ndarray:
-    """Per-class ROC AUC of present against absent rows, scored by the cosine to the class
-    direction of the present rows; ``(K,)`` float64, NaN where undefined.
-
-    Args:
-        v: ``(M, D)`` every row (not normalised; any real dtype).
-        y: ``(M,)`` class codes in 0..K-1, or -1 for a row to leave out (its class has no
-            present row, so no direction to score against).
-        present: ``(M,)`` bool.
-        num_classes: K.
-
-    The rows are normalised in blocks, so no float64 copy of all M rows exists. AUROC is the
-    Mann-Whitney statistic ``(R_c - P_c (P_c + 1) / 2) / (P_c N_c)`` from tie-averaged ranks
-    within each class (one sort by class, then score), which equals sklearn's roc_auc_score.
-    """
-    num_rows, dim = v.shape
-    block = max(1, _BLOCK_ELEMENTS // dim)
-    sums = np.zeros((num_classes, dim))  # (K, D) sum of the unit present rows per class
-    for lo in range(0, num_rows, block):
-        take = present[lo : lo + block] & (y[lo : lo + block] >= 0)
-        if not take.any():
-            continue
-        z = _unit_rows(v[lo : lo + block][take])
-        onehot = np.zeros((len(z), num_classes))
-        onehot[np.arange(len(z)), y[lo : lo + block][take]] = 1.0
-        sums += onehot.T @ z
-    norm = np.linalg.norm(sums, axis=1)
-    norm[norm == 0] = np.nan  # present rows that cancel out: no direction, AUROC NaN
-    direction = sums / norm[:, None]  # m_c: the direction of the mean is that of the sum
-
-    use = np.flatnonzero(y >= 0)
-    score = np.empty(len(use))  # s_i = z_i . m_{y_i}
-    for lo in range(0, len(use), block):
-        rows = use[lo : lo + block]
-        # an elementwise product summed along each row: a row's score depends on that row
-        # alone, so duplicated rows tie exactly (a matrix product may round by position)
-        score[lo : lo + block] = (_unit_rows(v[rows]) * direction[y[rows]]).sum(axis=1)
-    cls, pos = y[use], present[use]
-
-    order = np.lexsort((score, cls))  # by class, then by score
-    cls, score, pos = cls[order], score[order], pos[order]
-    n = len(cls)
-    starts = np.flatnonzero(np.r_[True, (cls[1:] != cls[:-1]) | (score[1:] != score[:-1])])
-    ends = np.r_[starts[1:], n]
-    counts = np.bincount(cls, minlength=num_classes)
-    first = np.r_[0, np.cumsum(counts)[:-1]]  # where each class begins in the sorted order
-    # tied scores (one run of equal values within a class) share the mean of their ranks
-    rank = np.repeat((starts + ends + 1) / 2.0, ends - starts) - first[cls]  # 1-based in class
-    num_pos = np.bincount(cls, weights=pos, minlength=num_classes)
-    num_neg = counts - num_pos
-    rank_sum = np.bincount(cls, weights=rank * pos, minlength=num_classes)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        auroc = (rank_sum - num_pos * (num_pos + 1) / 2.0) / (num_pos * num_neg)
-    auroc[(num_pos == 0) | (num_neg == 0) | np.isnan(norm)] = np.nan
-    return auroc
+# ---------------------------------------------------------------- the table
 
 
 def _measure(
@@ -302,13 +150,11 @@ def _measure(
     counts = np.bincount(y, minlength=num_classes)
     onehot = np.zeros((len(z), num_classes))  # (N, K)
     onehot[np.arange(len(z)), y] = 1.0
-    mu = onehot.T @ z / counts[:, None]  # (K, D) class centroids
-    norm = np.linalg.norm(mu, axis=1)  # = mean over the class of z . m_c (unit rows)
-    norm[norm == 0] = np.nan  # a centroid at the origin has no direction
-    direction = mu / norm[:, None]
-    pair = _pairwise(z, y, g, onehot)
+    # every class has a row here, so no centroid is NaN; norm = mean over the class of z . m_c
+    mu, norm, direction = class_centroids(z, y, num_classes)
+    pair = pairwise(z, y, g, onehot)
 
-    sil = _silhouette(pair["class_dist"], y, counts)
+    sil = silhouette(pair["class_dist"], y, counts)
     valid = pair["nearest"] >= 0
     hit = (pair["nearest"] == y).astype(np.float64)
 
@@ -338,7 +184,7 @@ def _measure(
         ),
         "intra_cos": np.append(norm, (counts * norm).sum() / len(z)),
         "inter_cos": np.append(inter, cos[upper].mean() if num_classes > 1 else np.nan),
-        "nc1": np.append(np.full(num_classes, np.nan), _nc1(z, y, mu)),
+        "nc1": np.append(np.full(num_classes, np.nan), nc1(z, y, mu)),
         "alignment": np.append(np.full(num_classes, np.nan), pair["alignment"]),
         "uniformity": np.append(np.full(num_classes, np.nan), pair["uniformity"]),
         "presence_auroc": presence,
@@ -429,7 +275,7 @@ def separation_report(
     check_sample(sample)
     v = as_nonzero_vectors(vectors)
     num_rows = v.shape[0]
-    codes, names = as_labels(labels, num_rows, classes)
+    codes, names = as_report_labels(labels, num_rows, classes)
     group_codes = as_groups(groups, num_rows)
     auroc = None
     attrs: dict[str, Any] = {}
@@ -440,14 +286,14 @@ def separation_report(
         has = np.bincount(codes[mask], minlength=len(names)) > 0
         codes = np.where(has, np.cumsum(has) - 1, -1)[codes]
         names = [name for name, kept in zip(names, has, strict=True) if kept]
-        auroc = _presence_auroc(v, codes, mask, len(names))
+        auroc = presence_auroc(v, codes, mask, len(names))
         present_rows = int(mask.sum())
         attrs = {"present_rows": present_rows, "absent_rows": num_rows - present_rows}
         v, codes, group_codes = v[mask], codes[mask], group_codes[mask]
     if sample is not None and len(v) > sample:
         used = stratified_rows(codes, int(sample), seed)
         v, codes, group_codes = v[used], codes[used], group_codes[used]
-    z = _unit_rows(v)
+    z = unit_rows(v)
     frame = _measure(z, codes, group_codes, names, auroc)
     frame.attrs = {
         "rows": num_rows,

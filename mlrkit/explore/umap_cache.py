@@ -40,8 +40,8 @@ at most 5000 rows (a seeded subsample above that), since it costs ``O(rows^2)``.
 
 This module holds the public API, the parameter checks and the trustworthiness; the cache files
 (keys, atomic ``.npz`` reads and writes) are in :mod:`mlrkit.explore._cache`, the kNN graph and
-the UMAP fit in :mod:`mlrkit.explore._umap_fit`, the vector check in
-:mod:`mlrkit.explore._vectors`.
+the UMAP fit in :mod:`mlrkit.explore._umap_fit`, the vector check in :mod:`mlrkit.inputs`
+(:func:`~mlrkit.inputs.as_float32_vectors`).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ from mlrkit.explore._cache import cache_key, data_digest, load_npz, save_npz
 from mlrkit.explore._umap_fit import EXACT_KNN_MAX_ROWS as _EXACT_KNN_MAX_ROWS
 from mlrkit.explore._umap_fit import fit_umap as _fit_umap  # module names: tests replace them
 from mlrkit.explore._umap_fit import knn_graph as _knn_graph
-from mlrkit.explore._vectors import as_float32_vectors
+from mlrkit.inputs import as_float32_vectors
 
 __all__ = ["DEFAULT_CACHE", "METRICS", "UmapResult", "default_cache_dir", "umap_embed"]
 

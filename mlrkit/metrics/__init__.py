@@ -22,7 +22,7 @@ Inputs are torch tensors (CPU or CUDA) or numpy arrays of shape ``(N, K)``; all 
 computed at once (one sort per column, no Python loop over classes).
 """
 
-from ._inputs import MetricsWarning
+from ._warnings import MetricsWarning
 from .accumulator import MetricAccumulator
 from .protocols import PROTOCOLS, protocol_metrics
 from .ranking import (

@@ -23,14 +23,14 @@ import torch.distributed as dist
 
 from mlrkit.distributed import dist_info
 from mlrkit.errors import InvalidInputError
-
-from ._inputs import (
+from mlrkit.inputs import (
     TargetsKind,
     as_targets,
     check_scores_are,
     check_target_encoding,
     check_targets_are,
 )
+
 from .ranking import average_precision, macro_mean
 from .threshold import threshold_metrics
 

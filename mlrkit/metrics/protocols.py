@@ -58,14 +58,9 @@ from typing import Any, Literal
 import numpy as np
 
 from mlrkit.errors import InvalidInputError
+from mlrkit.inputs import TargetsKind, as_pair, check_scores_are, class_names
 
-from ._inputs import (
-    TargetsKind,
-    as_pair,
-    check_scores_are,
-    class_names,
-    warn_no_positive,
-)  # fmt: skip
+from ._warnings import warn_no_positive
 from .ranking import average_precision, mean_average_precision, voc_interpolated_ap
 from .threshold import predict, threshold_metrics
 

@@ -11,7 +11,7 @@ quantity then lives on the positives only, ranked per class:
 ``s_i`` is what makes the result tie-aware (one operating point per unique score, as sklearn).
 Targets of -1 are placed after every valid sample (their key is NaN) and are never counted.
 Targets in ML-GCN's signed encoding are accepted with ``targets_are="signed"`` and converted to
-mlrkit's on input (see :func:`mlrkit.metrics._inputs.as_targets`).
+mlrkit's on input (see :func:`mlrkit.inputs.as_targets`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._inputs import TargetsKind, as_pair, class_names, warn_left_out
+from mlrkit.inputs import TargetsKind, as_pair, class_names
+
+from ._warnings import warn_left_out
 
 
 class _PositiveRanks(NamedTuple):

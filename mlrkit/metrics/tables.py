@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._inputs import TargetsKind, as_pair, check_scores_are, class_names
+from mlrkit.inputs import TargetsKind, as_pair, check_scores_are, class_names
+
 from .ranking import average_precision, macro_mean
 from .threshold import (
     METRIC_KEYS,

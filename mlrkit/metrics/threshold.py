@@ -20,8 +20,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from mlrkit.errors import InvalidInputError
+from mlrkit.inputs import TargetsKind, as_pair, check_scores_are, class_names
 
-from ._inputs import TargetsKind, as_pair, check_scores_are, class_names, warn_left_out
+from ._warnings import warn_left_out
 
 METRIC_KEYS: tuple[str, ...] = ("CP", "CR", "CF1", "OP", "OR", "OF1")
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from matplotlib.axes import Axes
 
 from mlrkit.errors import InvalidInputError
+from mlrkit.inputs import class_names
 
 __all__ = ["plot_attention", "plot_attention_grid", "upsample_attention"]
 
@@ -61,11 +62,7 @@ def _as_attention(attention: Any, classes: Sequence[str]) -> torch.Tensor:
         )
     if not (a.is_floating_point() or a.dtype in (torch.int32, torch.int64)):
         raise InvalidInputError(f"`attention` must hold numbers, got {a.dtype}.")
-    if isinstance(classes, str) or len(classes) != a.shape[0]:
-        got = repr(classes) if isinstance(classes, str) else f"{len(classes)} names"
-        raise InvalidInputError(
-            f"`classes` must hold one name per attention map ({a.shape[0]}), got {got}."
-        )
+    class_names(classes, a.shape[0], "attention maps")
     a = a.cpu().float()
     if not torch.isfinite(a).all():
         raise InvalidInputError("`attention` holds NaN or inf.")

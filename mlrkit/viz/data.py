@@ -22,9 +22,16 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 
-from mlrkit._arrays import to_numpy as _to_numpy
 from mlrkit.errors import InvalidInputError
-from mlrkit.metrics._inputs import as_targets
+from mlrkit.inputs import (
+    as_nonzero_vectors,
+    as_targets,
+    class_centroids,
+    class_names,
+    label_codes,
+    to_numpy,
+    unit_rows,
+)
 
 __all__ = [
     "centroid_cosine",
@@ -43,20 +50,8 @@ MAX_ANNOTATED = 12  # heatmaps print their values up to this many classes
 def _present(targets: Any, classes: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """``(N, K)`` bool, True where the target is 1 (0 and -1 are absent), and the K names."""
     t = as_targets(targets, check_encoding=False)  # -1 is simply "not present" here
-    names = _class_list(classes, t.shape[1], "columns of `targets`")
+    names = class_names(classes, t.shape[1], "columns of `targets`")
     return t == 1, names
-
-
-def _class_list(classes: Sequence[str], num_classes: int, what: str) -> list[str]:
-    if isinstance(classes, str) or len(classes) != num_classes:
-        got = repr(classes) if isinstance(classes, str) else f"{len(classes)} names"
-        raise InvalidInputError(
-            f"`classes` must hold one name per class ({num_classes} {what}), got {got}."
-        )
-    names = [str(c) for c in classes]
-    if len(set(names)) != len(names):
-        raise InvalidInputError(f"`classes` repeats a name among {names}; give each its own.")
-    return names
 
 
 def _check_normalize(normalize: str) -> None:
@@ -163,7 +158,7 @@ def plot_cooccurrence(
     counts = label_cooccurrence(targets, classes)
     names = list(counts.index)
     c = counts.to_numpy()
-    num_images = len(_to_numpy(targets, "targets"))
+    num_images = len(to_numpy(targets, "targets"))
     if ax is None:
         side = max(4.0, 0.45 * len(names) + 2.0)
         _, ax = plt.subplots(figsize=(side + 1.0, side))
@@ -200,8 +195,9 @@ def centroid_cosine(vectors: Any, labels: Any, classes: Sequence[str]) -> pd.Dat
     """Cosine between the class centroids of L2-normalised rows.
 
     Every row ``z`` is scaled to unit length, ``mu_c`` is the mean of the rows of class c, and
-    the entry ``[a, b]`` is ``mu_a . mu_b / (||mu_a|| ||mu_b||)`` (the ``inter_cos`` geometry of
-    :func:`mlrkit.explore.separation_report`).
+    the entry ``[a, b]`` is ``mu_a . mu_b / (||mu_a|| ||mu_b||)``: the ``inter_cos`` geometry of
+    :func:`mlrkit.explore.separation_report`, computed by the same
+    :func:`mlrkit.inputs.class_centroids`.
 
     Args:
         vectors: ``(M, D)`` one row per (image, class) pair.
@@ -213,61 +209,14 @@ def centroid_cosine(vectors: Any, labels: Any, classes: Sequence[str]) -> pd.Dat
         any row (or whose centroid is the origin).
 
     Raises:
-        InvalidInputError: on bad shapes, NaN, inf or all-zero rows, or labels that are not
-            class indices or names.
+        InvalidInputError: on bad shapes, NaN, inf or all-zero rows, labels that are not
+            class indices or names, or a class name given twice.
     """
-    v = _to_numpy(vectors, "vectors")
-    if v.ndim != 2 or v.shape[0] == 0 or v.dtype.kind not in "fiu":
-        raise InvalidInputError(
-            f"`vectors` must be a non-empty numeric (M, D) matrix, one row per (image, class) "
-            f"pair, got shape {v.shape} and dtype {v.dtype}."
-        )
-    z = v.astype(np.float64)
-    if not np.isfinite(z).all():
-        raise InvalidInputError("`vectors` holds NaN or inf; drop those rows first.")
-    norm = np.linalg.norm(z, axis=1, keepdims=True)
-    if (norm == 0).any():
-        raise InvalidInputError(
-            f"`vectors` has {int((norm == 0).sum())} all-zero row(s), which have no direction; "
-            "drop them (and their labels) first."
-        )
-    if isinstance(classes, str):
-        raise InvalidInputError(f"`classes` must be a sequence of class names, got {classes!r}.")
-    names = _class_list(classes, len(classes), "names")
-    codes = _label_codes(labels, len(z), names)
-    z /= norm
-    onehot = np.zeros((len(z), len(names)))  # (M, K)
-    onehot[np.arange(len(z)), codes] = 1.0
-    counts = onehot.sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mu = onehot.T @ z / counts[:, None]  # (K, D); NaN rows for absent classes
-        length = np.linalg.norm(mu, axis=1)
-        direction = mu / np.where(length > 0, length, np.nan)[:, None]
+    v = as_nonzero_vectors(vectors)
+    names = class_names(classes)
+    codes = label_codes(labels, len(v), names)
+    direction = class_centroids(unit_rows(v), codes, len(names)).direction
     return pd.DataFrame(direction @ direction.T, index=names, columns=names)
-
-
-def _label_codes(labels: Any, num_rows: int, names: list[str]) -> np.ndarray:
-    a = _to_numpy(labels, "labels")
-    if a.ndim != 1 or len(a) != num_rows:
-        raise InvalidInputError(
-            f"`labels` must have shape (M,) = ({num_rows},), one class per row of `vectors`, "
-            f"got shape {a.shape}."
-        )
-    if a.dtype.kind in "iu":
-        if a.size and (a.min() < 0 or a.max() >= len(names)):
-            raise InvalidInputError(
-                f"integer `labels` must index `classes` (0..{len(names) - 1}), found "
-                f"{int(a.min())}..{int(a.max())}."
-            )
-        return a.astype(np.int64)
-    lookup = {n: k for k, n in enumerate(names)}
-    unknown = sorted({str(x) for x in a} - set(lookup))
-    if unknown:
-        raise InvalidInputError(
-            f"`labels` holds {unknown[:5]}, not names in `classes` ({names}); pass class "
-            "indices or names."
-        )
-    return np.array([lookup[str(x)] for x in a], dtype=np.int64)
 
 
 def plot_centroid_cosine_vs_cooccurrence(

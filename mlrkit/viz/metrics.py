@@ -19,8 +19,8 @@ from matplotlib.axes import Axes
 from sklearn.metrics import precision_recall_curve
 
 from mlrkit.errors import InvalidInputError
+from mlrkit.inputs import as_pair, check_scores_are, class_names
 from mlrkit.metrics import average_precision, mean_average_precision, threshold_metrics
-from mlrkit.metrics._inputs import as_pair, check_scores_are
 from mlrkit.viz.embedding import class_palette
 
 __all__ = ["plot_per_class_ap", "plot_pr_curves", "plot_threshold_sweep"]
@@ -31,17 +31,6 @@ SWEEP_KEYS = ("CF1", "OF1", "CP", "CR")  # solid, solid, dashed, dashed
 TEST_SPLIT_NOTE = (
     "Report metrics at the fixed threshold 0.5; never tune the threshold on the test split."
 )
-
-
-def _names(classes: Sequence[str], num_classes: int) -> list[str]:
-    """The K class names as strings, or an error naming ``classes``."""
-    if isinstance(classes, str) or len(classes) != num_classes:
-        got = repr(classes) if isinstance(classes, str) else f"{len(classes)} names"
-        raise InvalidInputError(
-            f"`classes` must hold one name per score column ({num_classes}), got {got}; pass "
-            "the dataset's `.classes` in the order of the model outputs."
-        )
-    return [str(c) for c in classes]
 
 
 def plot_per_class_ap(
@@ -77,7 +66,7 @@ def plot_per_class_ap(
     """
     check_scores_are(scores_are)
     s, t = as_pair(scores, targets)
-    names = _names(classes, s.shape[1])
+    names = class_names(classes, s.shape[1])
     ap = average_precision(s, t) * 100.0  # (K,)
     mean_ap = mean_average_precision(s, t, classes=names) * 100.0
     order = np.arange(len(names))
@@ -165,7 +154,7 @@ def plot_pr_curves(
             naming an unknown class or one without a positive target.
     """
     s, t = as_pair(scores, targets)
-    names = _names(classes, s.shape[1])
+    names = class_names(classes, s.shape[1])
     ap = average_precision(s, t)
     chosen, what = _pr_classes(which, names, ap)
     if ax is None:

@@ -15,11 +15,9 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
-from mlrkit._arrays import to_numpy as _to_numpy
 from mlrkit.data import load_rgb
 from mlrkit.errors import InvalidInputError
-from mlrkit.metrics._inputs import as_targets
-from mlrkit.viz.data import _class_list
+from mlrkit.inputs import as_targets, class_names, to_numpy
 
 __all__ = ["plot_sample_grid"]
 
@@ -134,8 +132,8 @@ def plot_sample_grid(
         raise InvalidInputError(f"`max_images` must be >= 1, got {max_images}.")
     targets = as_targets(dataset.targets, check_encoding=False)  # (N, K)
     num_images, num_classes = targets.shape
-    names = _class_list(
-        classes if classes is not None else dataset.classes, num_classes, "columns of targets"
+    names = class_names(
+        classes if classes is not None else dataset.classes, num_classes, "columns of `targets`"
     )
     chosen = list(range(min(num_images, max_images))) if indices is None else list(indices)
     chosen = [int(i) for i in chosen[:max_images]]
@@ -148,7 +146,7 @@ def plot_sample_grid(
         )
     scores = None
     if predicted is not None:
-        scores = _to_numpy(predicted, "predicted").astype(np.float64)
+        scores = to_numpy(predicted, "predicted").astype(np.float64)
         if scores.shape != (num_images, num_classes):
             raise InvalidInputError(
                 f"`predicted` must have shape (N, K) = ({num_images}, {num_classes}), one row "

@@ -1,27 +1,13 @@
-"""Input handling shared by every metric: tensors or arrays in, validated numpy arrays out.
-
-Scores keep their precision: float32 stays float32 (its order is exactly the order of the same
-values in float64, so ranking float32 natively is exact), float64 stays float64, and float16 /
-bfloat16 are widened to float32 (exact). Nothing is ever narrowed, because narrowing (e.g. fp16
-sigmoids) creates ties that change AP.
-
-Targets always come out in mlrkit's encoding, ``1`` = present, ``0`` = absent, ``-1`` = ignore,
-whichever encoding the caller states (``targets_are``): ML-GCN's signed encoding (``1`` =
-present, ``-1`` = absent, ``0`` = difficult, ignored) is converted here, once, by
-:func:`signed_to_binary`, and every metric computes on the converted matrix. A matrix with
-ignored entries but no negative at all is the signature of the wrong encoding and is refused.
-"""
+"""Scores and targets, ``(N, K)``: the inputs of every metric and metric plot."""
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
 
-from mlrkit._arrays import to_numpy as _to_numpy
 from mlrkit.errors import InvalidInputError
+from mlrkit.inputs._common import to_numpy
 
 ScoresKind = Literal["logits", "probabilities"]
 SCORE_KINDS: tuple[str, ...] = ("logits", "probabilities")
@@ -31,10 +17,6 @@ _ENCODINGS = {  # what each value means, for messages
     "binary": "1 (present), 0 (absent) or -1 (ignore)",
     "signed": "1 (present), -1 (absent) or 0 (difficult: ignored)",
 }
-
-
-class MetricsWarning(UserWarning):
-    """Warned when a metric leaves classes out (e.g. a class without any positive)."""
 
 
 def _as_2d(a: np.ndarray, name: str) -> np.ndarray:
@@ -49,8 +31,11 @@ def _as_2d(a: np.ndarray, name: str) -> np.ndarray:
 
 
 def as_scores(scores: Any) -> np.ndarray:
-    """Return scores as a float32 or float64 numpy array of shape (N, K); reject NaN."""
-    a = _as_2d(_to_numpy(scores, "scores"), "scores")
+    """Return scores as a float32 or float64 numpy array of shape (N, K); reject NaN.
+
+    ``(N,)`` is one class, ``(N, 1)``; integers become float64, float16 float32.
+    """
+    a = _as_2d(to_numpy(scores, "scores"), "scores")
     if a.dtype == np.float16:
         a = a.astype(np.float32)
     elif a.dtype not in (np.float32, np.float64):
@@ -63,6 +48,15 @@ def as_scores(scores: Any) -> np.ndarray:
             "Check the model outputs for a diverged run."
         )
     return a
+
+
+def check_scores_are(scores_are: str) -> None:
+    """Fail unless `scores_are` names one of the supported kinds (no guessing)."""
+    if scores_are not in SCORE_KINDS:
+        raise InvalidInputError(
+            f"scores_are={scores_are!r} is not one of {SCORE_KINDS}: say whether the scores are "
+            "raw logits (pass 'logits') or sigmoid outputs (pass 'probabilities')."
+        )
 
 
 def check_targets_are(targets_are: str) -> None:
@@ -148,9 +142,13 @@ def as_targets(
 
     Raises:
         InvalidInputError: on values outside the encoding, or targets in the other encoding.
+
+    Example:
+        >>> as_targets([[1, -1], [-1, 0]], targets_are="signed").tolist()
+        [[1, 0], [0, -1]]
     """
     check_targets_are(targets_are)
-    a = _as_2d(_to_numpy(targets, "targets"), "targets")
+    a = _as_2d(to_numpy(targets, "targets"), "targets")
     try:
         with np.errstate(invalid="ignore", over="ignore"):  # NaN / overflow: caught just below
             t = a.astype(np.int8)
@@ -187,46 +185,3 @@ def as_pair(
     if s.shape[0] == 0:
         raise InvalidInputError("No samples to evaluate: `scores` and `targets` have N = 0 rows.")
     return s, t
-
-
-def check_scores_are(scores_are: str) -> None:
-    """Fail unless `scores_are` names one of the supported kinds (no guessing)."""
-    if scores_are not in SCORE_KINDS:
-        raise InvalidInputError(
-            f"scores_are={scores_are!r} is not one of {SCORE_KINDS}: say whether the scores are "
-            "raw logits (pass 'logits') or sigmoid outputs (pass 'probabilities')."
-        )
-
-
-def class_names(classes: Sequence[str] | None, num_classes: int) -> list[str]:
-    """Class names for messages and tables; indices when no names are given."""
-    if classes is None:
-        return [f"class {k}" for k in range(num_classes)]
-    names = [str(c) for c in classes]
-    if len(names) != num_classes:
-        raise InvalidInputError(
-            f"Got {len(names)} class names for {num_classes} score columns; pass the dataset's "
-            "`.classes` in the order of the model outputs."
-        )
-    return names
-
-
-def warn_no_positive(
-    mask: np.ndarray, names: list[str], template: str, stacklevel: int = 4
-) -> None:
-    """Warn naming the classes (True in `mask`) without a positive target.
-
-    `template` is formatted with `count` (how many) and `shown` (up to 20 names).
-    """
-    if mask.any():
-        left = [names[k] for k in np.flatnonzero(mask)]
-        shown = ", ".join(left[:20]) + (f", ... ({len(left)} in all)" if len(left) > 20 else "")
-        warnings.warn(
-            template.format(count=len(left), shown=shown), MetricsWarning, stacklevel=stacklevel
-        )
-
-
-def warn_left_out(mask: np.ndarray, names: list[str], what: str) -> None:
-    """Warn naming the classes (True in `mask`) left out of `what`."""
-    template = "{count} class(es) without any positive target left out of " + what + ": {shown}."
-    warn_no_positive(mask, names, template)

@@ -1,32 +1,24 @@
-"""The ``(M, D)`` vector checks of the explore functions: tensors or arrays in, numpy out.
-
-Both explore entry points take one row per (image, class) pair and turn it into a numpy array
-with :func:`to_numpy`, then check it their own way, because they compute on different things:
-
-- :func:`as_nonzero_vectors` (:func:`~mlrkit.explore.separation_report`) keeps the input's
-  dtype (the measures normalise and compute in float64 themselves), checks finiteness in
-  float64 row chunks (never a full float64 copy), and refuses all-zero rows, which have no
-  cosine direction.
-- :func:`as_float32_vectors` (:func:`~mlrkit.explore.umap_embed`) returns the float32
-  C-contiguous array that UMAP computes on and the cache key hashes, and checks finiteness
-  after that conversion (a float64 beyond float32's range becomes inf).
-"""
+"""``(M, D)`` vectors, one row per (image, class) pair, and their cosine geometry."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from mlrkit._arrays import to_numpy
 from mlrkit.errors import InvalidInputError
+from mlrkit.inputs._common import to_numpy
 
-_CHECK_ROWS = 65536  # rows validated at a time (a float64 copy of only these)
+_CHECK_ROWS = 65536  # vector rows validated at a time (a float64 copy of only these)
 
 
 def as_nonzero_vectors(vectors: Any) -> np.ndarray:
-    """``(M, D)`` numeric array, finite, without an all-zero row (checked in row chunks)."""
+    """``(M, D)`` numeric array, finite, without an all-zero row (checked in row chunks).
+
+    The dtype is kept (a tensor as :func:`to_numpy` gives it); at most ``65536`` rows are
+    copied to float64 at a time for the checks.
+    """
     v = to_numpy(vectors, "vectors")
     if v.ndim != 2:
         raise InvalidInputError(
@@ -69,7 +61,11 @@ def as_nonzero_vectors(vectors: Any) -> np.ndarray:
 
 
 def as_float32_vectors(vectors: Any) -> np.ndarray:
-    """``vectors`` as a finite ``(M, D)`` float32 C-contiguous array, or InvalidInputError."""
+    """``vectors`` as a finite ``(M, D)`` float32 C-contiguous array, or InvalidInputError.
+
+    A tensor is converted to float32 on its own device, so a CUDA tensor crosses to the CPU
+    at half the size of float64; finiteness is checked after the conversion.
+    """
     if isinstance(vectors, torch.Tensor):
         t = vectors.detach()
         if t.is_complex() or t.dtype == torch.bool:
@@ -111,3 +107,66 @@ def as_float32_vectors(vectors: Any) -> np.ndarray:
             "diverged run."
         )
     return x
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` in float64 with every row scaled to length 1.
+
+    The rows must be nonzero (see :func:`as_nonzero_vectors`); the input is never modified.
+    """
+    z = vectors.astype(np.float64)
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    return z
+
+
+class ClassCentroids(NamedTuple):
+    """The class centroids of unit rows (see :func:`class_centroids`)."""
+
+    mean: np.ndarray
+    """``(K, D)`` ``mu_c``, the mean of the rows of class c (NaN for a class without a row)."""
+    norm: np.ndarray
+    """``(K,)`` ``||mu_c||``, the mean cosine of the class's rows to ``m_c``; NaN where
+    ``mu_c`` is NaN or the origin (no direction)."""
+    direction: np.ndarray
+    """``(K, D)`` ``m_c = mu_c / ||mu_c||``, NaN rows where ``norm`` is NaN."""
+
+
+def class_centroids(unit: np.ndarray, codes: np.ndarray, num_classes: int) -> ClassCentroids:
+    """The centroid of each class of unit rows, its length and its direction.
+
+    ``mu_c = (1 / n_c) sum_{i: y_i = c} z_i`` and ``m_c = mu_c / ||mu_c||``, in float64. The
+    cosine between two class directions is ``m_a . m_b``; since the rows are unit vectors,
+    ``||mu_c||`` is the mean cosine between the rows of class c and ``m_c``.
+
+    Args:
+        unit: ``(M, D)`` rows of length 1 (:func:`unit_rows`).
+        codes: ``(M,)`` the class of each row in 0..K-1 (:func:`label_codes`, :func:`as_labels`).
+        num_classes: K; a class without a row gets NaN everywhere.
+
+    Raises:
+        InvalidInputError: on codes of another length than ``unit`` or outside 0..K-1.
+
+    Example:
+        >>> c = class_centroids(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 0]), 2)
+        >>> c.norm.round(4).tolist(), c.direction[0].round(4).tolist()
+        ([0.7071, nan], [0.7071, 0.7071])
+    """
+    if unit.ndim != 2 or codes.shape != (len(unit),):
+        raise InvalidInputError(
+            f"`codes` must have shape (M,) = ({len(unit)},), one class per row of the (M, D) "
+            f"unit rows, got {codes.shape} for rows of shape {unit.shape}."
+        )
+    if len(codes) and (codes.min() < 0 or codes.max() >= num_classes):
+        raise InvalidInputError(
+            f"`codes` must lie in 0..{num_classes - 1}, found {int(codes.min())}.."
+            f"{int(codes.max())}."
+        )
+    counts = np.bincount(codes, minlength=num_classes)
+    onehot = np.zeros((len(unit), num_classes))  # (M, K)
+    onehot[np.arange(len(unit)), codes] = 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):  # classes without a row: 0 / 0
+        mean = onehot.T @ unit / counts[:, None]  # (K, D)
+        norm = np.linalg.norm(mean, axis=1)
+        norm[norm == 0] = np.nan  # a centroid at the origin has no direction
+        direction = mean / norm[:, None]
+    return ClassCentroids(mean, norm, direction)
