@@ -144,3 +144,70 @@ def test_the_input_layer_imports_only_errors_numpy_torch_and_the_standard_librar
             if (top == "mlrkit" and not own) or (top != "mlrkit" and top not in allowed):
                 offenders.append(f"{module}:{line} imports {target}")
     assert offenders == []
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """mlrkit module -> the mlrkit modules it imports when it is imported (module level, and
+    ``if TYPE_CHECKING:`` blocks: a cycle there is a cycle of the design)."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        tree = ast.parse(path.read_text())
+        nodes = [n for t in tree.body for n in ([t, *t.body] if isinstance(t, ast.If) else [t])]
+        edges: set[str] = set()
+        for node in nodes:
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    kept = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*kept, base] if base else kept)
+                if base.startswith("mlrkit"):
+                    edges |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
+                              for a in node.names}  # fmt: skip
+            elif isinstance(node, ast.Import):
+                edges |= {a.name for a in node.names if a.name.startswith("mlrkit")}
+        graph[name] = {e for e in edges if e in modules and e != name}
+    return graph
+
+
+def test_no_import_cycle() -> None:
+    graph = _module_graph()
+    cycles = []
+
+    def visit(node: str, path: list[str], done: set[str]) -> None:
+        for nxt in sorted(graph[node]):
+            if nxt in path:
+                cycles.append(" -> ".join([*path[path.index(nxt) :], nxt]))
+            elif nxt not in done:
+                visit(nxt, [*path, nxt], done)
+        done.add(node)
+
+    done: set[str] = set()
+    for start in sorted(graph):
+        if start not in done:
+            visit(start, [start], done)
+    assert cycles == []
+
+
+def test_every_module_is_at_most_400_lines() -> None:
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
+    assert long == {}
+
+
+def test_plots_never_load_runs_and_explore_never_imports_the_run_object() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} imports mlrkit.{name}"
+        for package, banned in (
+            ("viz", ("train", "runs", "explore", "ablation", "demo", "notebook", "cli")),
+            ("explore", ("runs", "ablation", "demo", "notebook", "cli")),
+        )
+        for path in sorted((PACKAGE / package).rglob("*.py"))
+        for name in IMPORT.findall(path.read_text())
+        if name in banned
+    ]
+    assert offenders == []
