@@ -7,6 +7,12 @@ recorded beside it), and the measurement is saved beside it as ``ablation.json``
 ablation can be run in parts: a measured run is read back, a finished but unmeasured one is only
 measured, an interrupted one resumes.
 
+A run carries its parameters as data: its fields are columns of the results, among them
+``disc_weight``, the lambda of variants A and B in effect (NaN for a setup without one). The
+lambda sweep (:func:`lambda_sweep`) is the same runs at other weights; the tables of
+:mod:`mlrkit.ablation_tables` select rows by that column. The label (e.g.
+``disc-contrastive@0.5``) names a run in tables and folders and is never read back as a value.
+
 SADCL is compared like with like. Its stage 1 is the ``asl`` run of the same preset and seed,
 reused (not retrained): stage 2 starts from that run's ``best.pt`` and trains
 :data:`STAGE2_EPOCHS` more epochs under a fresh schedule (``train.init_from``,
@@ -24,6 +30,7 @@ class) pair of the split so that ``presence_auroc`` sees the absent ones.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import time
@@ -32,13 +39,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from mlrkit.config import LOSS_SETUP_NAMES, apply_overrides
 from mlrkit.errors import ConfigError
 from mlrkit.explore import SPACES
+from mlrkit.losses import LOSS_SETUPS
 from mlrkit.presets import PRESETS, preset
 from mlrkit.runs import Run
 from mlrkit.train import ensure_run
@@ -48,16 +55,15 @@ __all__ = [
     "ABLATION_EPOCHS",
     "ABLATION_LOSSES",
     "CONTROL_LABEL",
+    "SCORE_COLUMNS",
     "SEPARATION_COLUMNS",
     "STAGE2_EPOCHS",
     "AblationRun",
-    "format_summary",
-    "lambda_table",
+    "default_disc_weight",
+    "disc_weight_of",
     "lambda_sweep",
-    "paired_differences",
     "plan_ablation",
     "run_ablation",
-    "summarize_ablation",
 ]
 
 ABLATION_LOSSES: tuple[str, ...] = LOSS_SETUP_NAMES
@@ -72,7 +78,12 @@ SEPARATION_COLUMNS: tuple[str, ...] = (
     "silhouette", "knn_precision_at_1", "intra_cos", "inter_cos", "presence_auroc",
 )  # fmt: skip
 ROW_FILE = "ablation.json"
-DEFAULT_DISC_WEIGHT = 1.0  # mlrkit.losses.setups: lambda of variants A and B
+
+
+def default_disc_weight(setup: str) -> float:
+    """The lambda of variant A or B a loss setup trains with unless told (NaN: it has none)."""
+    param = inspect.signature(LOSS_SETUPS[setup]).parameters.get("disc_weight")
+    return math.nan if param is None else float(param.default)
 
 
 @dataclass(frozen=True)
@@ -84,10 +95,14 @@ class AblationRun:
         loss: a loss setup (:data:`mlrkit.config.LOSS_SETUP_NAMES`).
         seed: the training seed (``train.seed``); the data stay the same.
         epochs: training epochs (of this run; after its start for a run with ``start_from``).
-        overrides: ``--set``-style ``key=value`` strings applied last.
+        overrides: ``--set``-style ``key=value`` strings applied to the preset (before
+            ``disc_weight``).
         label: the name in tables and folders (the loss, or e.g. ``disc-contrastive@0.5``).
         start_from: the label of the run of the same preset and seed whose ``best.pt`` starts
             this one (``""``: from scratch).
+        disc_weight: ``loss.objective_kwargs.disc_weight``, set after ``overrides``; None: the
+            setup's (its default unless ``overrides`` set it). The results' ``disc_weight``
+            column holds the weight in effect either way (:func:`disc_weight_of`).
     """
 
     preset: str
@@ -97,6 +112,7 @@ class AblationRun:
     overrides: tuple[str, ...] = ()
     label: str = ""
     start_from: str = ""
+    disc_weight: float | None = None
 
     def directory(self, out: str | Path) -> Path:
         return Path(out) / self.preset / (self.label or self.loss) / f"seed{self.seed}"
@@ -162,33 +178,28 @@ def lambda_sweep(
     epochs: int | None = None,
     loss: str = "disc-contrastive",
 ) -> list[AblationRun]:
-    """Runs of ``loss`` with ``loss.objective_kwargs.disc_weight`` = each of ``weights``.
+    """Runs of ``loss`` with ``disc_weight`` = each of ``weights``.
 
-    Labelled ``<loss>@<weight>``, except the setup's default weight (1): that run is the plain
-    ablation's run of ``loss`` at ``seed`` (same folder, so it is reused, not trained twice).
+    Labelled ``<loss>@<weight>`` (their folder names), except the setup's default weight: that
+    run is the plain ablation's run of ``loss`` at ``seed`` (same folder, so it is reused, not
+    trained twice).
     """
     n = _epochs(preset_name, epochs)
+    default = default_disc_weight(loss)
     return [
-        AblationRun(preset_name, loss, seed, n, (_disc_weight(w),), f"{loss}@{w:g}")
-        if w != DEFAULT_DISC_WEIGHT
+        AblationRun(preset_name, loss, seed, n, (), f"{loss}@{w:g}", disc_weight=float(w))
+        if w != default
         else AblationRun(preset_name, loss, seed, n, (), loss)
         for w in weights
     ]
 
 
-def lambda_table(results: pd.DataFrame, loss: str = "disc-contrastive") -> pd.DataFrame:
-    """The sweep's rows of ``results`` with their ``disc_weight``, sorted by weight.
-
-    A row belongs to the sweep when its label is ``<loss>@<w>``, or ``loss`` itself (weight 1)
-    at a preset and seed where some ``<loss>@<w>`` row exists.
-    """
-    swept = results[results["label"].str.startswith(f"{loss}@")]
-    weights = swept["label"].str.removeprefix(f"{loss}@").astype(float)
-    keys = set(zip(swept["preset"], swept["seed"], strict=True))
-    plain = results[results["label"] == loss]
-    plain = plain[[k in keys for k in zip(plain["preset"], plain["seed"], strict=True)]]
-    table = pd.concat([swept.assign(disc_weight=weights), plain.assign(disc_weight=1.0)])
-    return table.sort_values(["preset", "seed", "disc_weight"]).reset_index(drop=True)
+def disc_weight_of(cfg: Any) -> float:
+    """The lambda of variant A or B a config trains with (NaN: its setup has none)."""
+    default = default_disc_weight(cfg.loss.setup)
+    if math.isnan(default):
+        return default
+    return float(cfg.loss.objective_kwargs.get("disc_weight", default))
 
 
 def _epochs(preset_name: str, given: int | None) -> int:
@@ -196,10 +207,6 @@ def _epochs(preset_name: str, given: int | None) -> int:
     if given is not None:
         return given
     return ABLATION_EPOCHS.get(preset_name, preset(preset_name).train.epochs)
-
-
-def _disc_weight(weight: float) -> str:
-    return "loss.objective_kwargs=" + json.dumps({"disc_weight": float(weight)})
 
 
 def _config(run: AblationRun, out: str | Path = ".") -> Any:
@@ -211,7 +218,10 @@ def _config(run: AblationRun, out: str | Path = ".") -> Any:
         cfg.train.init_from = str(RunDir(start).best)
         if run.loss == "sadcl":
             cfg.loss.sadcl_stage1_epochs = 0  # stage 1 is the start run
-    return apply_overrides(cfg, list(run.overrides))
+    overrides = list(run.overrides)
+    if run.disc_weight is not None:
+        overrides.append("loss.objective_kwargs=" + json.dumps({"disc_weight": run.disc_weight}))
+    return apply_overrides(cfg, overrides)
 
 
 def _best(run_dir: Path) -> tuple[float, int]:
@@ -267,9 +277,10 @@ def run_ablation(
         results: the CSV rewritten after each run (default ``out/results.csv``).
 
     Returns:
-        One row per run, columns: the :class:`AblationRun` fields, the scores, ``best_mAP``,
-        ``best_epoch``, ``start_mAP`` (NaN for a run from scratch), the separation columns,
-        ``train_seconds`` (0 for a reused run) and ``run_dir``.
+        One row per run, columns: the :class:`AblationRun` fields (``disc_weight``: the weight
+        in effect, NaN for a setup without one), the scores, ``best_mAP``, ``best_epoch``,
+        ``start_mAP`` (NaN for a run from scratch), the separation columns, ``train_seconds``
+        (0 for a reused run) and ``run_dir``.
 
     Raises:
         ConfigError: a run's ``start_from`` run has no ``best.pt`` (it was not in the plan
@@ -278,15 +289,22 @@ def run_ablation(
     out = Path(out)
     csv = Path(results) if results is not None else out / "results.csv"
     columns = _columns()
+    measured = set(columns) - {f.name for f in AblationRun.__dataclass_fields__.values()}
     rows: list[dict[str, Any]] = []
     runs = list({run.directory(out): run for run in runs}.values())  # one row per folder
     bar = tqdm(runs, desc="ablation", unit="run", disable=not progress)
     for run in bar:
         run_dir = run.directory(out)
         bar.set_postfix_str(f"{run.preset} {run.label or run.loss} seed {run.seed}")
+        cfg = _config(run, out)
+        # The parameter columns come from the plan, the measured ones from the run, so a row
+        # saved before a parameter became a column is completed without measuring again.
+        params = asdict(run) | {"overrides": " ".join(run.overrides)}
+        params["disc_weight"] = disc_weight_of(cfg)
         saved = run_dir / ROW_FILE
-        row = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
-        if set(row) != set(columns) or not RunDir(run_dir).finished(run.epochs):
+        before = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
+        row = before
+        if not measured <= set(row) or not RunDir(run_dir).finished(run.epochs):
             start_dir = run.start_directory(out)
             if start_dir is not None and not RunDir(start_dir).best.is_file():
                 raise ConfigError(
@@ -294,13 +312,13 @@ def run_ablation(
                     f"put the {run.start_from!r} run of seed {run.seed} before it in the plan"
                 )
             start = time.perf_counter()
-            trained = ensure_run(_config(run, out), run_dir) != "reused"
+            trained = ensure_run(cfg, run_dir) != "reused"
             seconds = time.perf_counter() - start if trained else row.get("train_seconds", 0.0)
-            row = asdict(run) | {"overrides": " ".join(run.overrides)}
-            row |= _measure(run_dir, sample, progress=False)
+            row = _measure(run_dir, sample, progress=False)
             row["start_mAP"] = _best(start_dir)[0] if start_dir is not None else math.nan
             row |= {"train_seconds": round(seconds, 1), "run_dir": str(run_dir)}
-            row = {name: row[name] for name in columns}
+        row = {name: (row | params)[name] for name in columns}
+        if json.dumps(row) != json.dumps(before):  # json: NaN == NaN there
             tmp = saved.with_name(saved.name + ".tmp")
             tmp.write_text(json.dumps(row, indent=1), encoding="utf-8")
             tmp.replace(saved)  # atomic: a killed run leaves the old row or none, never half
@@ -308,88 +326,3 @@ def run_ablation(
         csv.parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(rows, columns=columns).to_csv(csv, index=False)
     return pd.DataFrame(rows, columns=columns)
-
-
-def summarize_ablation(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation (ddof=1) over seeds per (preset, label).
-
-    Returns:
-        Indexed by ``(preset, label)`` in first-seen order, columns ``(measure, "mean" | "std")``
-        for the scores, ``best_mAP``, ``start_mAP`` and the separation columns present in
-        ``results``, plus ``("seeds", "n")`` and ``("epochs", "n")``; the std is NaN for a
-        single seed.
-    """
-    candidates = [*SCORE_COLUMNS, "best_mAP", "start_mAP"] + [
-        f"{s}_{c}" for s in SPACES for c in SEPARATION_COLUMNS
-    ]
-    measures = [m for m in candidates if m in results]
-    grouped = results.groupby(["preset", "label"], sort=False)
-    summary = grouped[measures].agg(["mean", "std"])
-    summary[("seeds", "n")] = grouped["seed"].count()
-    if "epochs" in results:
-        summary[("epochs", "n")] = grouped["epochs"].first()
-    return summary
-
-
-# (method, reference): each difference has one cause (docs/ablation.md)
-PAIRS: tuple[tuple[str, str], ...] = (
-    ("disc-contrastive", "asl"),
-    ("disc-center", "asl"),
-    ("sadcl", CONTROL_LABEL),
-    ("asl", "bce"),
-)
-
-
-def paired_differences(
-    results: pd.DataFrame,
-    pairs: Sequence[tuple[str, str]] = PAIRS,
-    measures: Sequence[str] = ("mAP", "best_mAP", "CF1", "OF1"),
-) -> pd.DataFrame:
-    """``method - reference`` per preset and seed (same data, same seed), then over seeds.
-
-    Returns:
-        One row per (preset, method, reference) with both labels present: ``seeds`` (the seeds
-        both have) and, per measure, ``<m>_diff_mean``, ``<m>_diff_std`` (ddof=1) and
-        ``<m>_diff_min`` / ``<m>_diff_max`` over those seeds.
-    """
-    rows = []
-    for preset_name, group in results.groupby("preset", sort=False):
-        by_label = {label: g.set_index("seed") for label, g in group.groupby("label")}
-        for method, reference in pairs:
-            if method not in by_label or reference not in by_label:
-                continue
-            a, b = by_label[method], by_label[reference]
-            seeds = sorted(set(a.index) & set(b.index))
-            row: dict[str, Any] = {
-                "preset": preset_name, "method": method, "reference": reference,
-                "seeds": len(seeds),
-            }  # fmt: skip
-            for m in measures:
-                diff = (a.loc[seeds, m] - b.loc[seeds, m]).to_numpy(dtype=float)
-                row |= {
-                    f"{m}_diff_mean": diff.mean(),
-                    f"{m}_diff_std": diff.std(ddof=1) if len(diff) > 1 else math.nan,
-                    f"{m}_diff_min": diff.min(),
-                    f"{m}_diff_max": diff.max(),
-                }
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def format_summary(summary: pd.DataFrame, measures: Sequence[str] | None = None) -> pd.DataFrame:
-    """``mean ± std`` strings of ``measures`` (default: the scores the summary has; 2 decimals
-    for percentages, 3 for the rest)."""
-    if measures is None:
-        measures = [m for m in SCORE_COLUMNS if (m, "mean") in summary]
-    cells = {}
-    for m in measures:
-        digits = 2 if m in (*SCORE_COLUMNS, "best_mAP", "start_mAP") else 3
-        mean, std = summary[(m, "mean")], summary[(m, "std")]
-        cells[m] = [
-            "n/a" if np.isnan(a) else f"{a:.{digits}f} ± {b:.{digits}f}" if not np.isnan(b)
-            else f"{a:.{digits}f}"
-            for a, b in zip(mean, std, strict=True)
-        ]  # fmt: skip
-    frame = pd.DataFrame(cells, index=summary.index)
-    frame["seeds"] = summary[("seeds", "n")]
-    return frame

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import math
 from pathlib import Path
 
@@ -14,11 +16,15 @@ import mlrkit.train.fitting as fitting
 from mlrkit.ablation import (
     CONTROL_LABEL,
     SEPARATION_COLUMNS,
-    format_summary,
     lambda_sweep,
-    paired_differences,
     plan_ablation,
     run_ablation,
+)
+from mlrkit.ablation_tables import (
+    format_summary,
+    lambda_table,
+    main_runs,
+    paired_differences,
     summarize_ablation,
 )
 from mlrkit.errors import ConfigError
@@ -26,7 +32,7 @@ from mlrkit.errors import ConfigError
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 EXPECTED_COLUMNS = [
-    "preset", "loss", "seed", "epochs", "overrides", "label", "start_from",
+    "preset", "loss", "seed", "epochs", "overrides", "label", "start_from", "disc_weight",
     "mAP", "CP", "CR", "CF1", "OP", "OR", "OF1", "best_mAP", "best_epoch", "start_mAP",
     *[f"embedding_{c}" for c in SEPARATION_COLUMNS],
     *[f"features_{c}" for c in SEPARATION_COLUMNS],
@@ -64,11 +70,37 @@ def test_the_plan_covers_every_preset_loss_and_seed_in_order() -> None:
 
 
 def test_lambda_sweep_sets_the_discriminative_weight(tmp_path: Path) -> None:
-    runs = lambda_sweep(weights=(0.1, 2.0), epochs=1)
-    assert [r.label for r in runs] == ["disc-contrastive@0.1", "disc-contrastive@2"]
-    cfg = ablation._config(runs[1])
+    runs = lambda_sweep(weights=(0.1, 1.0, 2.0), epochs=1)
+    # The weight is a field of the run (a column of the results), not a string to parse back.
+    assert [r.disc_weight for r in runs] == [0.1, None, 2.0]
+    assert [r.overrides for r in runs] == [()] * 3
+    labels = ["disc-contrastive@0.1", "disc-contrastive", "disc-contrastive@2"]
+    assert [r.label for r in runs] == labels
+    cfg = ablation._config(runs[2])
     assert cfg.loss.objective_kwargs["disc_weight"] == 2.0
-    assert runs[1].directory(tmp_path) == tmp_path / "digits-hard" / "disc-contrastive@2" / "seed0"
+    assert [ablation.disc_weight_of(ablation._config(r)) for r in runs] == [0.1, 1.0, 2.0]
+    assert runs[2].directory(tmp_path) == tmp_path / "digits-hard" / "disc-contrastive@2" / "seed0"
+    # The weight-1 run is the plain ablation's run of the same seed: the same folder, reused.
+    plain = plan_ablation(("digits-hard",), ("disc-contrastive",), (0,), {"digits-hard": 1})
+    assert runs[1].directory(tmp_path) == plain[0].directory(tmp_path)
+
+
+def test_main_runs_and_the_lambda_table_select_by_the_weight_column() -> None:
+    nan = math.nan
+    rows = [  # (preset, loss, label, seed, disc_weight)
+        ("h", "bce", "bce", 0, nan), ("h", "asl", "asl", 0, nan),
+        ("h", "asl", CONTROL_LABEL, 0, nan), ("h", "disc-center", "disc-center", 0, 1.0),
+        ("h", "disc-contrastive", "disc-contrastive", 0, 1.0),
+        ("h", "disc-contrastive", "disc-contrastive", 1, 1.0),
+        ("h", "disc-contrastive", "w=2", 0, 2.0), ("h", "disc-contrastive", "w=0.1", 0, 0.1),
+        ("d", "disc-contrastive", "disc-contrastive", 0, 1.0),
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["preset", "loss", "label", "seed", "disc_weight"])
+    assert main_runs(frame)["label"].tolist() == frame["label"].tolist()[:6] + ["disc-contrastive"]
+    sweep = lambda_table(frame)  # the labels play no part: only preset h, seed 0 has 3 weights
+    assert sweep["disc_weight"].tolist() == [0.1, 1.0, 2.0]
+    assert set(sweep["preset"]) == {"h"} and set(sweep["seed"]) == {0}
+    assert lambda_table(frame, loss="disc-center").empty
 
 
 def test_runner_writes_every_column_and_reuses_finished_runs(
@@ -79,6 +111,9 @@ def test_runner_writes_every_column_and_reuses_finished_runs(
     assert list(csv.columns) == EXPECTED_COLUMNS
     assert list(first.columns) == EXPECTED_COLUMNS
     assert len(csv) == 4 and (csv["train_seconds"] > 0).all()
+    # Every row says its disc_weight: the setup's default, NaN for a setup without one.
+    assert (csv[csv["loss"] == "disc-contrastive"]["disc_weight"] == 1.0).all()
+    assert csv[csv["loss"] == "bce"]["disc_weight"].isna().all()
     # BCE has no projection head: its embedding space is NaN, its feature space is measured.
     bce = csv[csv["loss"] == "bce"]
     assert bce["embedding_silhouette"].isna().all()
@@ -111,6 +146,24 @@ def test_a_finished_but_unmeasured_run_is_only_measured(
     monkeypatch.setattr(fitting, "fit", lambda *a, **k: pytest.fail("trained again"))
     row = run_ablation(one, tmp_path, progress=False).iloc[0]
     assert row["train_seconds"] == 0 and not math.isnan(row["mAP"])
+
+
+def test_a_saved_row_without_a_parameter_column_is_completed_not_measured(
+    tmp_path: Path, tiny_plan: list[ablation.AblationRun], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row saved before ``disc_weight`` was a column gets it from the plan, not a new run."""
+    one = [r for r in tiny_plan if r.loss == "disc-contrastive"][:1]
+    first = run_ablation(one, tmp_path, progress=False)
+    saved = one[0].directory(tmp_path) / ablation.ROW_FILE
+    old = json.loads(saved.read_text(encoding="utf-8"))
+    del old["disc_weight"]
+    saved.write_text(json.dumps(old), encoding="utf-8")
+    monkeypatch.setattr(fitting, "fit", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(ablation, "_measure", lambda *a, **k: pytest.fail("measured again"))
+    again = run_ablation(one, tmp_path, progress=False)
+    pd.testing.assert_frame_equal(again, first)
+    assert again["disc_weight"].tolist() == [1.0]
+    assert json.loads(saved.read_text(encoding="utf-8"))["disc_weight"] == 1.0
 
 
 @pytest.mark.filterwarnings("ignore:init_prototypes")
@@ -233,3 +286,21 @@ def test_the_ablation_command_writes_results_summary_paired_and_figure(
     assert row["mAP_diff_mean"] == pytest.approx(expected)
     assert main(["ablation", "--out", str(tmp_path), "--stage2-epochs", "digits"]) == 2
     assert "--stage2-epochs takes PRESET=N" in capsys.readouterr().err
+
+
+def test_the_committed_results_give_the_committed_tables() -> None:
+    """docs/ablation/results.csv carries ``disc_weight`` on every row; selecting by it gives back
+    the committed summary, paired differences and lambda table."""
+    shipped = Path(__file__).resolve().parents[1] / "docs" / "ablation"
+    results = pd.read_csv(shipped / "results.csv")
+    main = main_runs(results)
+    swept = results.drop(index=main.index)
+    assert len(main) == 36 and sorted(swept["disc_weight"]) == [0.1, 0.5, 2.0]
+    summary, paired = io.StringIO(), io.StringIO()
+    summarize_ablation(main).to_csv(summary)
+    paired_differences(main).to_csv(paired, index=False)
+    assert summary.getvalue() == (shipped / "summary.csv").read_text(encoding="utf-8")
+    assert paired.getvalue() == (shipped / "paired.csv").read_text(encoding="utf-8")
+    committed = pd.read_csv(shipped / "lambda.csv").drop(columns="start_from")  # all empty
+    table = lambda_table(results)[committed.columns]
+    pd.testing.assert_frame_equal(table, committed)

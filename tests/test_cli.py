@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import queue
@@ -19,8 +20,8 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
-from mlrkit.cli import main, train_config
-from mlrkit.cli_args import build_parser
+from mlrkit.cli import build_parser, main
+from mlrkit.cli.train import train_config
 from mlrkit.config import sadcl_stage1_epochs
 from mlrkit.data import build_dataset
 from mlrkit.train.checkpoint import load_checkpoint
@@ -543,3 +544,40 @@ def test_bad_values_are_one_line_not_a_traceback(
     data, _ = trained_run
     code = main(tiny_train_args(data, tmp_path / "run", *flags))
     error_line(code, capsys.readouterr().err, named)
+
+
+# --- One module per command: its flags, its example, its handler ---------------------------------
+
+
+def test_every_command_module_owns_its_flags_examples_and_handler() -> None:
+    """``mlrkit.cli.<module>`` adds its commands' subparsers and runs them; every command's
+    ``--help`` and the top-level ``--help`` show an example of it."""
+    import mlrkit.cli as cli
+
+    parser = build_parser()
+    top = parser.format_help()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(subparsers.choices) == list(cli.COMMANDS)
+    for module in cli.MODULES:
+        assert callable(module.add_arguments) and callable(module.run)
+        for command in module.COMMANDS:
+            assert cli.COMMANDS[command] is module.run
+            example = f"python -m mlrkit {command} "
+            assert example in subparsers.choices[command].format_help(), command
+            assert example in top, command
+
+
+def test_the_library_log_reads_as_lines_on_stdout_while_a_command_runs(capsys) -> None:
+    """What the library logs at INFO (e.g. the UMAP cache file read) is a plain stdout line of
+    the command; outside a command, and after it, nothing is added to the logger."""
+    import logging
+
+    from mlrkit.cli import library_messages_on_stdout
+
+    logger = logging.getLogger("mlrkit.explore.umap_cache")
+    parent = logging.getLogger("mlrkit")
+    handlers, level = list(parent.handlers), parent.level
+    with library_messages_on_stdout():
+        logger.info("umap_embed: coordinates read from %s", "x.npz")
+    assert capsys.readouterr().out == "umap_embed: coordinates read from x.npz\n"
+    assert (parent.handlers, parent.level) == (handlers, level)

@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from mlrkit.cli.demo import write_results
 from mlrkit.config import Config, config_to_dict
-from mlrkit.demo import DEMO_LOSSES, demo_config, notebook_setup, write_results
 from mlrkit.errors import RunDirectoryError
+from mlrkit.notebook import DEMO_LOSSES, demo_config, notebook_setup
 from mlrkit.train import ensure_run
 from mlrkit.train.fitting import _flat  # the flattening ensure_run compares configs by
 

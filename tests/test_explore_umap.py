@@ -14,6 +14,7 @@ The bad-input tests never import umap and stay in ``make test-fast``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable
 
@@ -309,14 +310,18 @@ def test_the_default_cache_dir_follows_mlrkit_cache(data, tmp_path, monkeypatch)
 
 
 @fits
-def test_quiet_unless_progress(data, tmp_path, capfd):
+def test_quiet_unless_progress(data, tmp_path, capfd, caplog):
     x, _ = data
+    caplog.set_level(logging.INFO, logger="mlrkit")
     umap_embed(x, cache_dir=tmp_path, **FAST)
     umap_embed(x, cache_dir=tmp_path, **FAST)
-    assert capfd.readouterr() == ("", "")
+    assert capfd.readouterr() == ("", "") and caplog.records == []
     umap_embed(x, min_dist=0.3, cache_dir=tmp_path, progress=True, **FAST)
     out, err = capfd.readouterr()
-    assert "kNN graph read from" in out and "coordinates written to" in out
+    assert {(r.name, r.levelno) for r in caplog.records} == {(umap_cache.__name__, logging.INFO)}
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and "kNN graph read from" in said[0] and "written to" in said[1]
+    assert "umap_embed:" not in out  # logged, not printed: the command line shows the log
     assert "Epochs completed" in err  # umap-learn's tqdm bar
 
 

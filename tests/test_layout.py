@@ -15,7 +15,7 @@ PACKAGE = ROOT / "mlrkit"
 # finished runs, the feature-space tools or the command line.
 SCIENCE = ("data", "models", "losses", "metrics")
 HIGHER = (
-    "train", "runs", "explore", "viz", "ablation", "demo", "cli", "cli_args", "presets",
+    "train", "runs", "explore", "viz", "ablation", "ablation_tables", "notebook", "cli", "presets",
 )  # fmt: skip
 IMPORT = re.compile(r"^\s*(?:from|import)\s+mlrkit\.(\w+)", re.M)
 
@@ -36,7 +36,7 @@ def test_the_training_side_never_imports_the_tools_built_on_it() -> None:
         f"{path.relative_to(ROOT)} imports mlrkit.{name}"
         for path in sorted((PACKAGE / "train").rglob("*.py"))
         for name in IMPORT.findall(path.read_text())
-        if name in ("runs", "explore", "viz", "ablation", "demo", "cli", "cli_args")
+        if name in ("runs", "explore", "viz", "ablation", "ablation_tables", "notebook", "cli")
     ]
     assert offenders == []
 
@@ -211,3 +211,36 @@ def test_plots_never_load_runs_and_explore_never_imports_the_run_object() -> Non
         if name in banned
     ]
     assert offenders == []
+
+
+# --- The command line is the top layer and the only one that prints ------------------------------
+
+CLI = PACKAGE / "cli"
+
+
+def test_only_the_command_line_prints() -> None:
+    """The library returns what it did or logs it (``logging``); printing is for ``mlrkit.cli``.
+
+    Any use of the name ``print`` counts (a call, or ``say = print``); docstrings do not.
+    """
+    offenders = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if CLI not in path.parents
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Name) and node.id == "print"
+    ]
+    assert offenders == []
+
+
+def test_nothing_below_the_command_line_imports_it() -> None:
+    below = [p for p in PACKAGE.rglob("*.py") if CLI not in p.parents]
+    offenders = [
+        f"{path.relative_to(ROOT)} imports mlrkit.cli"
+        for path in sorted(below)
+        if path != PACKAGE / "__main__.py"  # `python -m mlrkit`: the command line's entry point
+        and "cli" in IMPORT.findall(path.read_text())
+    ]
+    assert offenders == []
+    assert not (PACKAGE / "cli.py").exists() and not (PACKAGE / "cli_args.py").exists()
+    assert not (PACKAGE / "demo.py").exists()  # now mlrkit.notebook and mlrkit.cli.demo

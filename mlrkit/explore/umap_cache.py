@@ -47,6 +47,7 @@ the UMAP fit in :mod:`mlrkit.explore._umap_fit`, the vector check in :mod:`mlrki
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -63,6 +64,8 @@ from mlrkit.explore._umap_fit import EXACT_KNN_MAX_ROWS as _EXACT_KNN_MAX_ROWS
 from mlrkit.explore._umap_fit import fit_umap as _fit_umap  # module names: tests replace them
 from mlrkit.explore._umap_fit import knn_graph as _knn_graph
 from mlrkit.inputs import as_float32_vectors
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_CACHE", "METRICS", "UmapResult", "default_cache_dir", "umap_embed"]
 
@@ -170,8 +173,10 @@ def umap_embed(
             :func:`default_cache_dir`; None computes every time and writes nothing.
         n_epochs: optimisation epochs (>= 1); None = umap-learn's default (500 below 10,000
             rows, 200 from there).
-        progress: print umap-learn's verbose log and its epoch bar (tqdm), and which files
-            were read or written; False = silent.
+        progress: print umap-learn's verbose log and its epoch bar (tqdm), and log which
+            files were read or written (INFO records of this module's logger,
+            ``mlrkit.explore.umap_cache``; the command line shows them on stdout); False =
+            silent.
 
     Returns:
         The :class:`UmapResult`: ``coords`` ``(M, 2)`` float32, ``trustworthiness``,
@@ -209,7 +214,7 @@ def umap_embed(
         hit = load_npz(path, keyed, rows=x.shape[0])
         if hit is not None:
             if progress:
-                print(f"umap_embed: coordinates read from {path}")
+                _log.info("umap_embed: coordinates read from %s", path)
             return UmapResult(
                 coords=hit["coords"],
                 trustworthiness=float(hit["trustworthiness"]),
@@ -225,7 +230,7 @@ def umap_embed(
         indices, distances = knn["indices"], knn["distances"]
         knn_method = knn["params"]["knn"]
         if progress:
-            print(f"umap_embed: kNN graph read from {knn_path}")
+            _log.info("umap_embed: kNN graph read from %s", knn_path)
     else:
         indices, distances, knn_method = _knn_graph(
             x,
@@ -244,7 +249,7 @@ def umap_embed(
                 params=np.array(json.dumps({**knn_params, "knn": knn_method})),
             )
             if progress and written:
-                print(f"umap_embed: kNN graph written to {knn_path}")
+                _log.info("umap_embed: kNN graph written to %s", knn_path)
 
     coords = _fit_umap(
         x,
@@ -278,7 +283,7 @@ def umap_embed(
         if not written:
             path = None
         elif progress:
-            print(f"umap_embed: coordinates written to {path}")
+            _log.info("umap_embed: coordinates written to %s", path)
     return UmapResult(coords=coords, trustworthiness=trust, params=params, cached=False, path=path)
 
 

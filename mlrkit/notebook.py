@@ -1,4 +1,4 @@
-"""What the notebooks and ``make demo`` share: where things go, the two runs, running notebooks.
+"""The notebooks' set-up: where things go, fast mode, and the two runs they compare.
 
 The notebooks compare two runs on the embedded digits that differ in one thing only, variant A:
 
@@ -17,25 +17,24 @@ variables so the same notebooks run for a reader, for ``make demo`` and for the 
   scenes) and 2 epochs, so every notebook runs in seconds (the tests set it);
 - ``MLRKIT_RUNS``: where runs and figures go (default ``runs/demo`` of the repository);
 - ``MLRKIT_DATA``: the folder of the datasets (default ``data`` of the repository).
+
+``python -m mlrkit demo`` (:mod:`mlrkit.cli.demo`) trains the two runs with this set-up, executes
+the notebooks with its environment and writes ``results.md``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pandas as pd
 
 from mlrkit.config import Config, apply_overrides
 from mlrkit.presets import preset
 from mlrkit.runs import Run
 
 __all__ = [
-    "DEMO_LOSSES", "NotebookSetup", "demo_config", "notebook_setup", "run_notebooks",
-    "write_results",
+    "DEMO_LOSSES", "FAST_EPOCHS", "FAST_SCENES", "NotebookSetup", "demo_config", "notebook_setup",
 ]  # fmt: skip
 
 # Run name -> loss setup. Same head, same data, same optimiser, same seed, same classification
@@ -99,82 +98,6 @@ def notebook_setup(
     return NotebookSetup(fast, data, runs, figures, seed, device)
 
 
-def run_notebooks(
-    notebooks: list[Path], setup: NotebookSetup, timeout: int = 1800
-) -> dict[str, float]:
-    """Execute ``notebooks`` in order from their own folder with ``setup``'s environment; write
-    each executed notebook and its HTML export to ``setup.runs / "notebooks"``.
-
-    Returns:
-        Seconds per notebook name.
-
-    Raises:
-        nbclient.exceptions.CellExecutionError: a cell failed (the message names it).
-    """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbconvert import HTMLExporter
-
-    out = setup.runs / "notebooks"
-    out.mkdir(parents=True, exist_ok=True)
-    # The kernels get this process's environment plus the setup's paths and mode.
-    env = os.environ | {
-        "MLRKIT_FAST": "1" if setup.fast else "0",
-        "MLRKIT_RUNS": str(setup.runs),
-        "MLRKIT_DATA": str(setup.data),
-    }
-    timings = {}
-    for path in notebooks:
-        print(f"running {path.name} ...", flush=True)
-        start = time.perf_counter()
-        nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(
-            nb, timeout=timeout, kernel_name="python3",
-            resources={"metadata": {"path": str(path.parent)}},
-        )  # fmt: skip
-        client.execute(env=env)
-        nbformat.write(nb, out / path.name)
-        html, _ = HTMLExporter().from_notebook_node(nb)
-        (out / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
-        timings[path.name] = time.perf_counter() - start
-        print(f"  done in {timings[path.name]:.0f} s -> {out / path.name}", flush=True)
-    return timings
-
-
-def write_results(setup: NotebookSetup) -> Path:
-    """``results.md``: the scores (from ``03_evaluate_map``) and the separation overall rows
-    (from ``04_feature_space``) of both runs, as Markdown tables."""
-    lines = ["# Results of the demo", ""]
-    lines += [
-        f"Embedded digits{' (fast mode: 600 scenes, 2 epochs)' if setup.fast else ''}, "
-        "validation split, weights after the last epoch, one seed "
-        f"({setup.seed}). The two runs differ only in variant A: both train the class-attention "
-        "head with ASL (`baseline`: ASL alone; `method`: ASL + variant A), with the same data, "
-        "optimiser, epochs and seed.",
-        "",
-        "A difference between the two rows comes from variant A alone, but it is measured on one "
-        "seed: read it as within the seed spread unless it is larger than that spread "
-        "(docs/ablation.md gives the seed spreads).",
-        "",
-    ]
-    for name, title, columns in (
-        ("scores.csv", "Scores (%, threshold 0.5)", ["mAP", "CF1", "OF1", "CP", "CR", "OP", "OR"]),
-        ("separation.csv", "Class separation, overall (cosine)", None),
-    ):
-        path = setup.runs / name
-        if not path.is_file():
-            lines += [f"## {title}", "", f"(missing: {path} is written by the notebooks)", ""]
-            continue
-        frame = pd.read_csv(path, index_col=0)
-        # presence_auroc needs the absent pairs too, which the notebooks do not extract
-        frame = frame[columns] if columns else frame.drop(columns=["n"], errors="ignore")
-        frame = frame.dropna(axis=1, how="all")
-        lines += [f"## {title}", "", *_markdown(frame.round(3)), ""]
-    results = setup.runs / "results.md"
-    results.write_text("\n".join(lines), encoding="utf-8")
-    return results
-
-
 def demo_config(name: str, setup: NotebookSetup) -> Config:
     """The ``digits`` preset with the loss of ``name`` (:data:`DEMO_LOSSES`), the setup's data
     folder, seed and device; in fast mode the small dataset and :data:`FAST_EPOCHS` epochs."""
@@ -193,15 +116,3 @@ def demo_config(name: str, setup: NotebookSetup) -> Config:
             f"train.epochs={FAST_EPOCHS}",
         ]
     return apply_overrides(cfg, overrides + list(setup.overrides))
-
-
-def _markdown(frame: pd.DataFrame) -> list[str]:
-    """A DataFrame as Markdown table lines (the index first)."""
-    header = ["", *map(str, frame.columns)]
-    rows = [[str(i), *(f"{v:g}" if isinstance(v, float) else str(v) for v in r)]
-            for i, r in zip(frame.index, frame.itertuples(index=False), strict=True)]  # fmt: skip
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(r) + " |" for r in rows),
-    ]
