@@ -34,6 +34,7 @@ import inspect
 import json
 import math
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,7 +49,7 @@ from mlrkit.explore import SPACES
 from mlrkit.losses import LOSS_SETUPS
 from mlrkit.presets import PRESETS, preset
 from mlrkit.runs import Run
-from mlrkit.train import ensure_run
+from mlrkit.train import check_same_experiment, ensure_run
 from mlrkit.train.rundir import RunDir
 
 __all__ = [
@@ -257,6 +258,19 @@ def _columns() -> list[str]:
     return [*runs, *SCORE_COLUMNS, *HISTORY_COLUMNS, *spaces, "train_seconds", "run_dir"]
 
 
+def _saved_row(path: Path) -> dict[str, Any]:
+    """The row a finished trial saved, or {} when there is none or it cannot be read (the
+    trial is then measured again: the file is the kit's own, nothing is lost)."""
+    if not path.is_file():
+        return {}
+    try:
+        row = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        warnings.warn(f"{path} is unreadable ({err}); measuring the run again", stacklevel=3)
+        return {}
+    return row if isinstance(row, dict) else {}
+
+
 def run_ablation(
     runs: Sequence[AblationRun],
     out: str | Path,
@@ -301,8 +315,11 @@ def run_ablation(
         # saved before a parameter became a column is completed without measuring again.
         params = asdict(run) | {"overrides": " ".join(run.overrides)}
         params["disc_weight"] = disc_weight_of(cfg)
+        # A folder of another experiment (another --set, another plan) is refused here, before
+        # its saved row could be reported as this trial's result.
+        check_same_experiment(cfg, run_dir)
         saved = run_dir / ROW_FILE
-        before = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
+        before = _saved_row(saved)
         row = before
         if not measured <= set(row) or not RunDir(run_dir).finished(run.epochs):
             start_dir = run.start_directory(out)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,7 @@ from mlrkit.ablation_tables import (
     paired_differences,
     summarize_ablation,
 )
-from mlrkit.errors import ConfigError
+from mlrkit.errors import ConfigError, RunDirectoryError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -164,6 +166,44 @@ def test_a_saved_row_without_a_parameter_column_is_completed_not_measured(
     pd.testing.assert_frame_equal(again, first)
     assert again["disc_weight"].tolist() == [1.0]
     assert json.loads(saved.read_text(encoding="utf-8"))["disc_weight"] == 1.0
+
+
+def test_a_changed_override_is_refused_not_answered_with_the_old_results(
+    tmp_path: Path, tiny_plan: list[ablation.AblationRun]
+) -> None:
+    """Same folder, same label, another lr: the saved row is not this trial's result."""
+    one = tiny_plan[:1]
+    run_ablation(one, tmp_path, progress=False)
+    changed = [dataclasses.replace(one[0], overrides=(*one[0].overrides, "optim.lr=0.5"))]
+    assert changed[0].directory(tmp_path) == one[0].directory(tmp_path)
+    with pytest.raises(RunDirectoryError, match=r"another experiment \(optim.lr: 0.003 there, 0.5"):
+        run_ablation(changed, tmp_path, progress=False)
+
+
+def test_a_slot_holding_a_finished_run_of_another_loss_is_refused(
+    tmp_path: Path, tiny_plan: list[ablation.AblationRun]
+) -> None:
+    bce, other = tiny_plan[0], next(r for r in tiny_plan if r.loss == "disc-contrastive")
+    run_ablation([bce], tmp_path, progress=False)
+    # a user copies the bce folder into the disc-contrastive slot, ablation.json included
+    shutil.copytree(bce.directory(tmp_path), other.directory(tmp_path))
+    with pytest.raises(RunDirectoryError, match="loss.setup: 'bce' there, 'disc-contrastive'"):
+        run_ablation([other], tmp_path, progress=False)
+
+
+def test_a_truncated_saved_row_is_measured_again_with_a_warning(
+    tmp_path: Path, tiny_plan: list[ablation.AblationRun], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = tiny_plan[:1]
+    first = run_ablation(one, tmp_path, progress=False)
+    saved = one[0].directory(tmp_path) / ablation.ROW_FILE
+    saved.write_text(saved.read_text(encoding="utf-8")[:40], encoding="utf-8")  # a kill mid-write
+    monkeypatch.setattr(fitting, "fit", lambda *a, **k: pytest.fail("trained again"))
+    with pytest.warns(UserWarning, match="ablation.json is unreadable .* measuring the run again"):
+        again = run_ablation(one, tmp_path, progress=False)
+    measured = [c for c in first.columns if c != "train_seconds"]
+    pd.testing.assert_frame_equal(again[measured], first[measured])
+    assert json.loads(saved.read_text(encoding="utf-8"))["mAP"] == first["mAP"].iloc[0]
 
 
 @pytest.mark.filterwarnings("ignore:init_prototypes")

@@ -581,3 +581,35 @@ def test_the_library_log_reads_as_lines_on_stdout_while_a_command_runs(capsys) -
         logger.info("umap_embed: coordinates read from %s", "x.npz")
     assert capsys.readouterr().out == "umap_embed: coordinates read from x.npz\n"
     assert (parent.handlers, parent.level) == (handlers, level)
+
+
+@pytest.mark.parametrize("limit", ["0", "-3", "2.5", "x"])
+def test_a_bad_limit_is_one_usage_line_before_the_run_is_opened(trained_run, limit, capsys) -> None:
+    _, run = trained_run
+    for command in ("evaluate", "predict", "embed"):
+        extra = [] if command == "evaluate" else ["--out", str(run.parent / "never")]
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, str(run), "--limit", limit, *extra])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "--limit" in err and ">= 1" in err and "MetricAccumulator" not in err
+    assert not (run.parent / "never").exists()
+
+
+def test_the_library_refuses_a_bad_limit_too(trained_run) -> None:
+    from mlrkit.errors import InvalidInputError
+    from mlrkit.runs import Run
+
+    _, run = trained_run
+    opened = Run.load(run, device="cpu")
+    for limit in (0, -3, 2.5, True):
+        with pytest.raises(InvalidInputError, match="limit must be a whole number >= 1"):
+            opened.split(limit=limit)
+    assert len(opened.split(limit=3)) == 3
+
+
+def test_embed_names_the_file_numpy_writes(trained_run, tmp_path: Path, capsys) -> None:
+    _, run = trained_run
+    assert main(["embed", str(run), "--out", str(tmp_path / "feat"), "--limit", "4"]) == 0
+    assert (tmp_path / "feat.npz").is_file() and not (tmp_path / "feat").exists()
+    assert capsys.readouterr().out.strip().endswith(f"to {tmp_path / 'feat.npz'}")

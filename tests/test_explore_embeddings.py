@@ -92,3 +92,18 @@ def test_runs_without_the_space_say_so(runs) -> None:
         extract_embeddings(runs["gap"], space="features", device="cpu", progress=False)
     with pytest.raises(InvalidInputError, match="unknown space 'pixels'"):
         extract_embeddings(runs["method"], space="pixels", device="cpu", progress=False)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_items": 2.5}, "max_items must be a whole number >= 1"),
+        ({"max_items": 0}, "max_items must be a whole number >= 1"),
+        ({"max_items": True}, "max_items must be a whole number >= 1"),
+        ({"threshold": 2}, r"threshold is on the sigmoid score, so it must be in \[0, 1\]"),
+        ({"threshold": -0.1}, r"must be in \[0, 1\], got -0.1"),
+    ],
+)
+def test_bad_options_are_one_clear_error(runs, options, message) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        extract_embeddings(runs["method"], space="features", progress=False, **options)

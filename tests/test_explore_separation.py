@@ -569,3 +569,16 @@ def test_compare_separation_puts_the_overall_rows_side_by_side():
         compare_separation({})
     with pytest.raises(InvalidInputError, match=r"`reports\['x'\]` is not a separation_report"):
         compare_separation({"x": one.drop(index="overall")})
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_identical_vectors_have_no_between_class_spread_so_nc1_is_nan(seed: int) -> None:
+    """Round-off in the centroids of identical rows is not spread (it gave nc1 of 1.7-2.0)."""
+    rng = np.random.default_rng(seed)
+    row = rng.normal(size=(1, 64)).astype(np.float32)
+    labels = np.repeat(np.arange(4), 25)
+    report = separation_report(np.tile(row, (100, 1)), labels, np.arange(100))
+    assert np.isnan(report.loc["overall", "nc1"])
+    # a real but small spread is still measured
+    moved = np.tile(row, (100, 1)) + 1e-2 * np.eye(64, dtype=np.float32)[labels]
+    assert np.isfinite(separation_report(moved, labels, np.arange(100)).loc["overall", "nc1"])

@@ -135,3 +135,30 @@ def test_embeddings_are_the_explore_rows_of_the_run(finished: Path) -> None:
     )
     np.testing.assert_array_equal(emb.vectors, oracle.vectors)
     assert emb.frame.equals(oracle.frame)
+
+
+def test_a_damaged_history_is_one_error_naming_the_file_and_line(
+    tmp_path: Path, tiny_config
+) -> None:
+    from mlrkit.cli import main
+    from mlrkit.config import save_config
+    from mlrkit.errors import RunDirectoryError
+    from mlrkit.train import ensure_run
+
+    folder = RunDir(tmp_path / "run")
+    folder.path.mkdir()
+    folder.history_file.write_text('{"epoch": 1, "loss": 2.0}\n{"epoch": 2, "lo\n')
+    with pytest.raises(
+        RunDirectoryError, match=r"metrics.jsonl is damaged at line 2 .*--overwrite"
+    ):
+        folder.history()
+    folder.history_file.write_text('{"epoch": 1}\n["not", "a", "row"]\n')
+    folder.last.write_bytes(b"")  # finished() reads the history once a last.pt is there
+    with pytest.raises(RunDirectoryError, match="damaged at line 2"):
+        folder.finished(1)
+    # the paths that read it on the way: ensure_run (resume), the CLI (one line, exit 2)
+    cfg = tiny_config("train.epochs=1", loss="bce")
+    save_config(cfg, folder.config_file)
+    with pytest.raises(RunDirectoryError, match="damaged at line 2"):
+        ensure_run(cfg, folder.path)
+    assert main(["train", "--out", str(folder.path), "--resume"]) == 2

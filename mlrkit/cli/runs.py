@@ -30,13 +30,24 @@ _EXAMPLES = {
 EXAMPLES = tuple(line for lines in _EXAMPLES.values() for line in lines)
 
 
+def _positive(text: str) -> int:
+    """An argparse type: an integer >= 1 (argparse turns the error into one usage line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (the number of images), got {value}")
+    return value
+
+
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a checkpoint (.pt) or a run directory (uses best.pt)")
     p.add_argument("--split", help="split to use (default: the config's validation split)")
     p.add_argument("--data", help="dataset root, if not the one stored in the checkpoint")
     p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda:0, ...")
     p.add_argument("--ema", action="store_true", help="use the EMA weights instead of the raw ones")
-    p.add_argument("--limit", type=int, help="only the first N images")
+    p.add_argument("--limit", type=_positive, help="only the first N images (N >= 1)")
 
 
 def add_arguments(subparsers: Any) -> None:
@@ -121,6 +132,8 @@ def _embed(args: argparse.Namespace) -> int:
     trained, dataset = open_run(args)
     arrays = trained.features(dataset)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, **arrays)
-    print(f"wrote features {arrays['features'].shape} to {args.out}")
+    # numpy adds ".npz" to a name without it: say the file that was written
+    out = Path(args.out) if str(args.out).endswith(".npz") else Path(f"{args.out}.npz")
+    np.savez_compressed(out, **arrays)
+    print(f"wrote features {arrays['features'].shape} to {out}")
     return 0

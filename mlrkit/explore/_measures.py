@@ -14,6 +14,9 @@ import numpy as np
 from mlrkit.inputs import unit_rows
 
 NC1_RCOND = 1e-6  # pseudo-inverse cut-off of S_B, relative to its largest singular value
+# Between-class spread (largest singular value of the centred centroids) below this fraction
+# of the rows' size is round-off, not spread: float32 rows resolve about 1e-7 of their size.
+NC1_ATOL = 1e-6
 BLOCK_ELEMENTS = 2**23  # entries of one (block, N) float64 matrix: 64 MiB
 MAX_BLOCK_ROWS = 4096
 
@@ -87,8 +90,10 @@ def nc1(z: np.ndarray, y: np.ndarray, mu: np.ndarray) -> float:
     between = (mu - mu.mean(axis=0)) / np.sqrt(num_classes)
     _, s, vt = np.linalg.svd(between, full_matrices=False)
     eig = s**2  # the nonzero eigenvalues of S_B
-    if eig.max() <= 0:
-        return float("nan")  # every centroid equal: no between-class spread at all
+    scale = float(np.sqrt((z**2).sum(axis=1).mean()))  # the rows' size (1 for unit rows)
+    if s.max() <= NC1_ATOL * scale:
+        # every centroid equal up to round-off: no between-class spread to measure in
+        return float("nan")
     keep = eig > NC1_RCOND * eig.max()
     v = vt[keep].T  # (D, r)
     resid = z @ v - (mu @ v)[y]  # (N, r): (z_i - mu_{y_i}) . v_k

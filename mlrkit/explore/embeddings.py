@@ -147,8 +147,18 @@ def extract_embeddings(
     """
     if which not in ("present", "all"):
         raise InvalidInputError(f"which must be 'present' or 'all', got {which!r}")
-    if max_items is not None and max_items < 1:
-        raise InvalidInputError(f"max_items must be >= 1, got {max_items}")
+    if max_items is not None and (
+        isinstance(max_items, bool) or not isinstance(max_items, int | np.integer) or max_items < 1
+    ):
+        raise InvalidInputError(f"max_items must be a whole number >= 1 (pairs), got {max_items!r}")
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not 0 <= threshold <= 1
+    ):
+        raise InvalidInputError(
+            f"threshold is on the sigmoid score, so it must be in [0, 1], got {threshold!r}"
+        )
     trained = run if isinstance(run, TrainedRun) else TrainedRun.load(run, device=device)
     _check_space(trained, space)
     split_name = split or trained.config.data.val_split

@@ -30,7 +30,13 @@ from mlrkit.train.checkpoint import (
     save_checkpoint,
 )
 from mlrkit.train.ema import ModelEMA
-from mlrkit.train.fitting import LOGGED_METRICS, RunResult, ensure_run, fit
+from mlrkit.train.fitting import (
+    LOGGED_METRICS,
+    RunResult,
+    check_same_experiment,
+    ensure_run,
+    fit,
+)
 from mlrkit.train.loops import (
     NonFiniteLossError,
     NonFiniteStateError,
@@ -59,6 +65,7 @@ __all__ = [
     "build_optimizer",
     "build_scheduler",
     "check_config",
+    "check_same_experiment",
     "ensure_run",
     "evaluate",
     "fit",

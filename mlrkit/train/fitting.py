@@ -55,7 +55,9 @@ from mlrkit.train.rundir import (
 )  # fmt: skip
 from mlrkit.train.state import TrainState
 
-__all__ = ["LOGGED_METRICS", "RunOutcome", "RunResult", "ensure_run", "fit"]
+__all__ = [
+    "LOGGED_METRICS", "RunOutcome", "RunResult", "check_same_experiment", "ensure_run", "fit",
+]  # fmt: skip
 
 # Metrics of an evaluation that go into metrics.jsonl (per-class AP stays in the checkpoint row).
 LOGGED_METRICS = ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1")
@@ -284,7 +286,7 @@ def ensure_run(cfg: Config, run_dir: str | Path) -> RunOutcome:
             progress bars): it is neither reused nor overwritten.
     """
     run_dir = Path(run_dir)
-    _check_same_experiment(cfg, run_dir)
+    check_same_experiment(cfg, run_dir)
     if RunDir(run_dir).finished(cfg.train.epochs):
         return "reused"
     resume = RunDir(run_dir).config_file.is_file()
@@ -296,8 +298,17 @@ def ensure_run(cfg: Config, run_dir: str | Path) -> RunOutcome:
 _NOT_THE_EXPERIMENT = ("train.device", "train.progress", "data.num_workers")
 
 
-def _check_same_experiment(cfg: Config, run_dir: Path) -> None:
-    saved_path = RunDir(run_dir).config_file
+def check_same_experiment(cfg: Config, run_dir: str | Path) -> None:
+    """Raise unless ``run_dir`` is empty of runs or holds a run of ``cfg``'s experiment.
+
+    Two configs are the same experiment when every field but the device, the progress bars
+    and the loader workers is equal (compared flattened, as text).
+
+    Raises:
+        mlrkit.errors.RunDirectoryError: ``run_dir/config.json`` differs from ``cfg``; the
+            message lists every differing field, there and asked.
+    """
+    saved_path = RunDir(Path(run_dir)).config_file
     if not saved_path.is_file():
         return
     saved, wanted = _flat(config_to_dict(load_config(saved_path))), _flat(config_to_dict(cfg))

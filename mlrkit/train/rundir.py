@@ -167,10 +167,30 @@ def resume_point(
 
 
 def read_history(path: Path, upto: int | None = None) -> list[dict[str, Any]]:
-    """The rows of ``metrics.jsonl`` (epochs ``<= upto`` when given); empty if missing."""
+    """The rows of ``metrics.jsonl`` (epochs ``<= upto`` when given); empty if missing.
+
+    Raises:
+        RunDirectoryError: a line is not a JSON object with an integer ``epoch``; the message
+            names the file and the line.
+    """
     if not path.exists():
         return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            row = err
+        if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+            # the kit writes this file atomically, so damage came from outside: say where
+            raise RunDirectoryError(
+                f"{path} is damaged at line {number} (not a JSON row with an integer 'epoch': "
+                f"{line[:60]!r}); restore the file, or train into another folder (or pass "
+                "overwrite=True, CLI: --overwrite, to start this run again)"
+            )
+        rows.append(row)
     return [row for row in rows if upto is None or row["epoch"] <= upto]
 
 

@@ -140,8 +140,13 @@ class TrainedRun:
             limit: only the first ``limit`` images.
 
         Raises:
+            InvalidInputError: ``limit`` is not a whole number >= 1.
             mlrkit.train.CheckpointMismatchError: the split's classes differ from the model's.
         """
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise InvalidInputError(f"limit must be a whole number >= 1 (images), got {limit!r}")
         cfg = self.config
         data = replace(cfg.data, cache=False, limit_val=limit)
         if root is not None:
