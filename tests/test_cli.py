@@ -613,3 +613,26 @@ def test_embed_names_the_file_numpy_writes(trained_run, tmp_path: Path, capsys) 
     assert main(["embed", str(run), "--out", str(tmp_path / "feat"), "--limit", "4"]) == 0
     assert (tmp_path / "feat.npz").is_file() and not (tmp_path / "feat").exists()
     assert capsys.readouterr().out.strip().endswith(f"to {tmp_path / 'feat.npz'}")
+
+
+def test_an_output_path_of_the_wrong_kind_is_a_usage_error_before_any_work(
+    trained_run, tmp_path: Path, capsys
+) -> None:
+    _, run = trained_run
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("mine")
+    cases = [
+        (["train", "--preset", "digits", "--out", str(a_file)], "is a file, not a folder"),
+        (["predict", str(run), "--out", str(tmp_path)], "is a folder; give a file path"),
+        (["predict", str(run), "--out", str(a_file / "x.csv")], "is a file, so"),
+        (["embed", str(run), "--out", str(a_file / "f")], "is a file, so"),
+        (["explore", str(run), "--out", str(a_file)], "is a file, not a folder"),
+        (["demo", "--out", str(a_file)], "is a file, not a folder"),
+        (["ablation", "--out", str(a_file / "x")], "is a file, so"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2, argv
+        assert message in capsys.readouterr().err, argv
+    assert a_file.read_text() == "mine"

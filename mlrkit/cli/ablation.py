@@ -26,6 +26,7 @@ from mlrkit.ablation_tables import (
     summarize_ablation,
 )
 from mlrkit.cli._help import add_command
+from mlrkit.cli._paths import output_folder
 from mlrkit.errors import ConfigError
 
 __all__ = ["COMMANDS", "EXAMPLES", "add_arguments", "run"]
@@ -56,7 +57,9 @@ def add_arguments(subparsers: Any) -> argparse.ArgumentParser:
         "OUT/ablation.png.",
         examples=EXAMPLES,
     )
-    a.add_argument("--out", default="runs/ablation", help="run folders and results")
+    a.add_argument(
+        "--out", type=output_folder, default="runs/ablation", help="run folders and results"
+    )
     a.add_argument(
         "--presets", nargs="+", default=list(ABLATION_EPOCHS),
         help=f"default: {' '.join(ABLATION_EPOCHS)}",

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from mlrkit.cli._help import add_command
+from mlrkit.cli._paths import output_folder
 from mlrkit.notebook import DEMO_LOSSES, NotebookSetup, notebook_setup
 
 __all__ = ["COMMANDS", "EXAMPLES", "add_arguments", "run", "run_notebooks", "write_results"]
@@ -39,7 +40,12 @@ def add_arguments(subparsers: Any) -> argparse.ArgumentParser:
         "notebooks and their HTML), OUT/figures/ (every PNG) and OUT/results.md.",
         examples=EXAMPLES,
     )
-    d.add_argument("--out", default="runs/demo", help="runs, notebooks, figures and results")
+    d.add_argument(
+        "--out",
+        type=output_folder,
+        default="runs/demo",
+        help="runs, notebooks, figures and results",
+    )
     d.add_argument("--notebooks", default="notebooks", help="folder of numbered notebooks")
     d.add_argument("--upto", type=int, default=6, help="last notebook number to run (default 6)")
     d.add_argument("--fast", action="store_true", help="the small dataset and 2 epochs")

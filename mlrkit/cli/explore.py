@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from mlrkit.cli._help import add_command
+from mlrkit.cli._paths import output_folder
 from mlrkit.explore import SPACES, explore_runs
 
 __all__ = ["COMMANDS", "EXAMPLES", "add_arguments", "run"]
@@ -30,7 +31,7 @@ def add_arguments(subparsers: Any) -> argparse.ArgumentParser:
         examples=EXAMPLES,
     )
     x.add_argument("runs", nargs="+", help="run directories or checkpoints")
-    x.add_argument("--out", required=True, help="output folder")
+    x.add_argument("--out", type=output_folder, required=True, help="output folder")
     x.add_argument(
         "--space",
         choices=SPACES,

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from mlrkit.cli._help import add_command
+from mlrkit.cli._paths import output_file
 from mlrkit.errors import ConfigError
 from mlrkit.metrics import PROTOCOLS
 
@@ -73,7 +74,7 @@ def add_arguments(subparsers: Any) -> None:
         examples=_EXAMPLES["predict"],
     )
     _add_run_flags(p)
-    p.add_argument("--out", required=True, help="CSV file to write")
+    p.add_argument("--out", type=output_file, required=True, help="CSV file to write")
 
     m = add_command(
         subparsers,
@@ -84,6 +85,7 @@ def add_arguments(subparsers: Any) -> None:
     _add_run_flags(m)
     m.add_argument(
         "--out",
+        type=output_file,
         required=True,
         help=".npz with features [N,K,D], logits [N,K], targets [N,K], classes [K]",
     )

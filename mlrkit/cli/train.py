@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mlrkit.cli._help import add_command
+from mlrkit.cli._paths import output_folder
 from mlrkit.config import LOSS_SETUP_NAMES, Config, apply_overrides, load_config
 from mlrkit.errors import ConfigError
 from mlrkit.presets import PRESETS, preset
@@ -50,7 +51,7 @@ def add_arguments(subparsers: Any) -> argparse.ArgumentParser:
         choices=LOSS_SETUP_NAMES,
         help="loss setup (default: the preset's, disc-contrastive)",
     )
-    t.add_argument("--out", required=True, help="run directory")
+    t.add_argument("--out", type=output_folder, required=True, help="run directory")
     t.add_argument("--epochs", type=int, help="train.epochs")
     t.add_argument("--seed", type=int, help="train.seed")
     t.add_argument("--device", help="train.device: auto, cpu, cuda, cuda:1, mps")
