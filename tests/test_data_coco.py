@@ -233,3 +233,41 @@ def test_json_with_byte_order_mark_loads_like_without(tmp_path: Path) -> None:
     assert bom.paths == plain.paths
     np.testing.assert_array_equal(bom.targets.numpy(), plain.targets.numpy())
     np.testing.assert_array_equal(bom.targets.numpy(), _reference_targets(IMAGES))
+
+
+def test_duplicate_category_names_are_refused_with_both_ids(tmp_path: Path) -> None:
+    path = _rewrite(_write_coco(tmp_path), "categories", [*CATEGORIES, {"id": 5, "name": "car"}])
+    with pytest.raises(
+        AnnotationError, match=r"instances\.json: category name 'car' is used by ids 3 and 5\."
+    ):
+        CocoMultiLabel(tmp_path / "images", path)
+
+
+def _set(path: Path, section: str, index: int, key: str, value: object) -> Path:
+    """Set one field of one entry of the annotation file written by ``_write_coco``."""
+    entries = json.loads(path.read_text())[section]
+    entries[index][key] = value
+    return _rewrite(path, section, entries)
+
+
+@pytest.mark.parametrize(
+    ("section", "index", "key", "value", "match"),
+    [
+        ("images", 0, "id", "10", r"image at index 0 has 'id' \"10\" \(a string\); it must be an"
+         r" integer"),
+        ("images", 1, "file_name", None, r"image id 20 \(index 1\) has 'file_name' null; it must"
+         r" be the image's file name"),
+        ("annotations", 2, "category_id", "90", r"annotation id 3 \(index 2\) has 'category_id' "
+         r"\"90\" \(a string\); it must be an integer .*the id of an entry of 'categories'"),
+        ("categories", 2, "id", "3", r"category at index 2 has 'id' \"3\" \(a string\); it must "
+         r"be an integer"),
+    ],
+    ids=["string-image-id", "null-file-name", "string-category-id", "string-id-in-categories"],
+)  # fmt: skip
+def test_a_field_of_the_wrong_type_names_the_file_the_entry_and_the_type(
+    tmp_path: Path, section: str, index: int, key: str, value: object, match: str
+) -> None:
+    path = _set(_write_coco(tmp_path), section, index, key, value)
+    with pytest.raises(AnnotationError, match=rf"instances\.json: {match}") as info:
+        CocoMultiLabel(tmp_path / "images", path)
+    assert "\n" not in str(info.value)  # one line on the command line

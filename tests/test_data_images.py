@@ -1,7 +1,11 @@
-"""Image decoding: 16-bit grayscale scaled (not clipped) to 8 bits, unconvertible modes refused."""
+"""Image decoding: 16-bit grayscale scaled (not clipped) to 8 bits, unconvertible modes refused,
+files beyond PIL's pixel limit refused with the file named."""
 
 from __future__ import annotations
 
+import struct
+import warnings
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,3 +96,41 @@ def test_float_images_are_refused(tmp_path: Path) -> None:
     Image.fromarray(np.array([[0.0, 0.5]], dtype=np.float32)).save(path)  # mode F
     with pytest.raises(ImageFileError, match=r"float\.tiff \(PIL mode F\).*white level"):
         load_rgb(path)
+
+
+def _declare_size(path: Path, width: int, height: int) -> None:
+    """Rewrite a PNG's IHDR to declare ``width x height`` (pixels untouched, CRC recomputed)."""
+    data = bytearray(path.read_bytes())
+    assert data[12:16] == b"IHDR"  # the first chunk, right after the 8-byte signature
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+
+
+def test_a_decompression_bomb_names_the_file_its_size_and_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "huge.png"
+    Image.new("RGB", (4, 4)).save(path)
+    _declare_size(path, 50_000, 50_000)  # 2.5 billion pixels in an 80-byte file
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing on the side: the error says it all
+        with pytest.raises(ImageFileError) as info:
+            load_rgb(path)
+    message = str(info.value)
+    assert str(path) in message and "2,500,000,000 pixels" in message
+    assert "PIL.Image.MAX_IMAGE_PIXELS = 89,478,485" in message  # PIL's default limit
+    assert "raise the limit" in message and "\n" not in message
+
+
+def test_an_image_just_above_the_limit_is_refused_not_warned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "big.png"
+    Image.new("RGB", (12, 10)).save(path)
+    # 120 pixels: between the limit and twice it, where PIL itself only warns and decodes
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ImageFileError, match=r"big\.png declares 120 pixels.*= 100;"):
+            load_rgb(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 120)  # the fix the message gives
+    assert load_rgb(path).size == (12, 10)

@@ -154,6 +154,18 @@ def test_invalid_inputs(tmp_path: Path) -> None:
         explorer.select([9])
 
 
+@pytest.mark.parametrize("coords", ["given", "umap"])
+def test_no_point_is_one_clear_error(tmp_path: Path, coords: str) -> None:
+    emb = _embeddings(tmp_path)
+    emb.frame, emb.vectors = emb.frame.iloc[:0], emb.vectors[:0]  # e.g. a split with no positive
+    xy = np.zeros((0, 2)) if coords == "given" else None
+    with pytest.raises(InvalidInputError, match=r"nothing to show: embedding 0 .*best\.pt.*no "
+                       r"\(image, class\) row.*no present \(image, class\) pair"):  # fmt: skip
+        Explorer(emb, xy)
+    with pytest.raises(InvalidInputError, match="nothing to show: embedding 1"):
+        Explorer([_embeddings(tmp_path), emb], [_coords(9), np.zeros((0, 2))])
+
+
 def test_static_and_available(tmp_path: Path) -> None:
     explorer = Explorer(_embeddings(tmp_path), _coords(9))
     ax = explorer.static()

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import mlrkit.explore.report as report
 from mlrkit.cli import main
 from mlrkit.config import apply_overrides
-from mlrkit.explore import COLUMNS
+from mlrkit.errors import InvalidInputError
+from mlrkit.explore import COLUMNS, explore_runs
 from mlrkit.presets import preset
 from mlrkit.runs import Run
 from mlrkit.train import fit, load_checkpoint, save_checkpoint
@@ -82,3 +86,57 @@ def test_explore_bad_inputs_are_one_line(runs, tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as info:
         main(["explore", str(runs["method"]), "--out", out, "--space", "pixels"])
     assert info.value.code == 2
+
+
+def _relabelled(run: Path, data_root: Path, tmp_path: Path, renames: dict[str, str]) -> Path:
+    """A copy of ``run`` on a copy of its dataset whose classes are renamed: a run that
+    extracts and embeds fine on its own, with another class list."""
+    data = tmp_path / "relabelled-data"
+    shutil.copytree(data_root, data)
+    for path in (data / "annotations").glob("*.json"):
+        coco = json.loads(path.read_text())
+        for category in coco["categories"]:
+            category["name"] = renames.get(category["name"], category["name"])
+        path.write_text(json.dumps(coco))
+    state = load_checkpoint(run / "last.pt")
+    state["classes"] = [renames.get(name, name) for name in state["classes"]]
+    state["config"]["data"]["root"] = str(data)
+    copy = tmp_path / "relabelled"
+    copy.mkdir()
+    save_checkpoint(state, copy / "last.pt")
+    return copy
+
+
+def test_runs_with_different_classes_are_refused_before_extraction(
+    runs, tiny_digits: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    other = _relabelled(runs["method"], tiny_digits, tmp_path, {"zero": "nought", "one": "unit"})
+    started: list[str] = []
+    for name in ("extract_embeddings", "umap_embed"):  # the long work: must not begin
+        original = getattr(report, name)
+
+        def record(
+            *args: object, _name: str = name, _original=original, **kwargs: object
+        ) -> object:
+            started.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(report, name, record)
+    out = tmp_path / "out"
+    args = ["explore", str(runs["method"]), str(other), "--out", str(out), "--device", "cpu"]
+    code = main([*args, "--space", "features"])
+    _one_error_line(
+        code,
+        capsys.readouterr().err,
+        f"'method' ({runs['method']})",
+        f"'relabelled' ({other})",
+        "only in 'method': 'zero', 'one'; only in 'relabelled': 'nought', 'unit'",
+        "same classes",
+        "one at a time",
+    )
+    assert started == [] and not out.exists()
+    swapped = {"zero": "one", "one": "zero"}  # the same names, in another logit order
+    reordered = _relabelled(runs["method"], tiny_digits, tmp_path / "swapped", swapped)
+    with pytest.raises(InvalidInputError, match="the same 10 classes in another order"):
+        explore_runs([runs["method"], reordered], out, space="features", device="cpu")
+    assert started == [] and not out.exists()

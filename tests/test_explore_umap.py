@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -267,6 +268,41 @@ def test_a_damaged_cache_file_is_recomputed_and_rewritten(data, tmp_path):
     assert again.cached is False and again.path == first.path
     np.testing.assert_array_equal(again.coords, first.coords)  # same seed: same layout
     assert umap_embed(x, cache_dir=tmp_path, **FAST).cached is True
+
+
+def test_cached_coordinates_with_nan_are_a_miss_recomputed_with_a_warning(
+    data, tmp_path, monkeypatch
+):
+    x, _ = data
+    small = x[:40]  # tiny, and the computations are stand-ins: no umap import, no numba
+
+    def knn(x: np.ndarray, k: int, *args: object, **kwargs: object) -> tuple:
+        indices = (np.arange(len(x))[:, None] + np.arange(k)) % len(x)
+        return indices.astype(np.int32), np.ones(indices.shape, np.float32), "exact"
+
+    def fit(x: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+        return np.ascontiguousarray(x[:, :2], dtype=np.float32)
+
+    monkeypatch.setattr(umap_cache, "_knn_graph", knn)
+    monkeypatch.setattr(umap_cache, "_fit_umap", fit)
+    fit_calls = count_calls(monkeypatch, "_fit_umap")
+    first = umap_embed(small, n_neighbors=5, cache_dir=tmp_path, **FAST)
+    with np.load(first.path) as f:
+        content = {name: f[name] for name in f.files}
+    content["coords"][3, 1] = np.nan  # a damaged or badly written file that still loads
+    with open(first.path, "wb") as f:
+        np.savez(f, **content)
+
+    with pytest.warns(
+        UserWarning, match=rf"cache file {re.escape(str(first.path))} holds NaN .* in coords"
+    ):
+        again = umap_embed(small, n_neighbors=5, cache_dir=tmp_path, **FAST)
+    assert again.cached is False and again.path == first.path and len(fit_calls) == 2
+    np.testing.assert_array_equal(again.coords, first.coords)
+    with np.load(first.path) as f:  # overwritten: the next call is a clean hit
+        np.testing.assert_array_equal(f["coords"], first.coords)
+    third = umap_embed(small, n_neighbors=5, cache_dir=tmp_path, **FAST)
+    assert third.cached is True and len(fit_calls) == 2
 
 
 @fits

@@ -7,9 +7,11 @@ annotation are dropped by default (COCO-2014: 82,081 train / 40,137 val kept of 
 counted in ``num_unannotated`` and reported with a warning; ``keep_unannotated=True`` keeps them
 as all-negative rows.
 
-The annotation file is checked before use: image and category ids must be unique, and every
-entry must carry the keys the loader reads; anything else is refused with an
-:class:`~mlrkit.data.errors.AnnotationError` rather than silently merged.
+The annotation file is checked before use: every entry must carry the keys the loader reads, ids
+must be integers, ``file_name`` and category names non-empty strings, image and category ids
+unique, and category names unique (two classes with one name would break every per-class
+table); anything else is refused with an :class:`~mlrkit.data.errors.AnnotationError` naming
+the file and the entry rather than silently merged or left to fail later with a traceback.
 """
 
 from __future__ import annotations
@@ -38,6 +40,28 @@ _SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 _SHOWN = 5  # ids quoted in a message; the count covers the rest
 
+# The type each field read by the loader must hold, checked before pycocotools indexes the file:
+# a string id sorts against an int one with a TypeError, a string category_id matches no
+# category, and a null file_name only fails when the path is built.
+_INTEGER = 'an integer (a JSON number such as 42, not "42")'
+_FILE_NAME = "the image's file name relative to the image folder, a non-empty string"
+# Per section: (key, whether it holds an integer (else a non-empty string), what it must be).
+_FIELDS: dict[str, tuple[tuple[str, bool, str], ...]] = {
+    "images": (("id", True, _INTEGER), ("file_name", False, _FILE_NAME)),
+    "annotations": (
+        ("image_id", True, f"{_INTEGER}, the id of an entry of 'images'"),
+        ("category_id", True, f"{_INTEGER}, the id of an entry of 'categories'"),
+    ),
+    "categories": (("id", True, _INTEGER), ("name", False, "the class name, a non-empty string")),
+}
+_JSON_KINDS = {
+    str: "a string",
+    bool: "a boolean",
+    float: "a decimal number",
+    list: "an array",
+    dict: "an object",
+}
+
 
 def load_coco(annotation_file: str | Path) -> COCO:
     """Load a COCO annotation file into ``pycocotools.coco.COCO`` with clear errors.
@@ -56,7 +80,9 @@ def load_coco(annotation_file: str | Path) -> COCO:
     Raises:
         MissingFileError: the file does not exist.
         AnnotationError: malformed JSON, not a COCO instances file, an entry without a required
-            key, or an image or category id listed twice.
+            key, an id that is not an integer, a ``file_name`` or category name that is not a
+            non-empty string, an image or category id listed twice, or a category name used by
+            two ids.
     """
     path = Path(annotation_file)
     if not path.is_file():
@@ -102,8 +128,9 @@ def _check_entries(path: Path, dataset: dict[str, Any]) -> None:
         dataset: its parsed JSON, holding the three sections of ``_SECTIONS``.
 
     Raises:
-        AnnotationError: a section is not a list of objects, an entry lacks a required key, or
-            an image or category id is listed twice.
+        AnnotationError: a section is not a list of objects, an entry lacks a required key, a
+            field holds the wrong type (see ``_FIELDS``), an image or category id is listed
+            twice, or two categories share a name.
     """
     for section, (entry_name, keys) in _SECTIONS.items():
         entries = dataset[section]
@@ -127,6 +154,7 @@ def _check_entries(path: Path, dataset: dict[str, Any]) -> None:
                     f"{path}: {entry_name} {where} has no {key!r} ({len(lacking)} such entries in "
                     f"{section!r}); add it, or re-download or regenerate the file."
                 )
+    _check_types(path, dataset)
     for section, lost in (("images", "an image file"), ("categories", "a class")):
         counts = Counter(entry["id"] for entry in dataset[section])
         repeated = [i for i, n in counts.items() if n > 1]  # Counter keeps first-seen order
@@ -139,6 +167,64 @@ def _check_entries(path: Path, dataset: dict[str, Any]) -> None:
                 f"all). Ids must be unique: entries sharing an id would merge and {lost} would "
                 "be lost. Fix or regenerate the file."
             )
+    _check_category_names(path, dataset["categories"])
+
+
+def _check_types(path: Path, dataset: dict[str, Any]) -> None:
+    """Refuse a field of the wrong type (``_FIELDS``), naming the first entry and the count.
+
+    Raises:
+        AnnotationError: an id that is not an integer (booleans and decimals included), or a
+            ``file_name`` or category name that is not a non-empty string.
+    """
+    for section, fields in _FIELDS.items():
+        entry_name = _SECTIONS[section][0]
+        entries = dataset[section]
+        for key, integer, must in fields:
+            bad = [i for i, entry in enumerate(entries) if not _valid(entry[key], integer)]
+            if bad:
+                first = entries[bad[0]]
+                value = first[key]
+                # the entry's own id names it, unless that id is the faulty value
+                where = (
+                    f"id {first['id']} (index {bad[0]})"
+                    if key != "id" and _valid(first.get("id"), True)
+                    else f"at index {bad[0]}"
+                )
+                kind = "" if value is None else f" ({_JSON_KINDS.get(type(value), 'a number')})"
+                raise AnnotationError(
+                    f"{path}: {entry_name} {where} has {key!r} {json.dumps(value)[:80]}{kind}; it "
+                    f"must be {must} ({len(bad)} such entries in {section!r}). Fix or regenerate "
+                    "the file."
+                )
+
+
+def _valid(value: object, integer: bool) -> bool:
+    if integer:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, str) and value != ""
+
+
+def _check_category_names(path: Path, categories: list[dict[str, Any]]) -> None:
+    """Refuse two categories with one name: they would load as two same-named classes.
+
+    Raises:
+        AnnotationError: a name used by several ids (the first such name, its ids and the
+            count of such names).
+    """
+    ids: dict[str, list[int]] = {}
+    for category in categories:
+        ids.setdefault(category["name"], []).append(category["id"])
+    shared = {name: owners for name, owners in ids.items() if len(owners) > 1}
+    if shared:
+        name, owners = next(iter(shared.items()))
+        listed = ", ".join(map(str, owners[:-1])) + f" and {owners[-1]}"
+        others = f" ({len(shared)} names used more than once in all)" if len(shared) > 1 else ""
+        raise AnnotationError(
+            f"{path}: category name {name!r} is used by ids {listed}{others}. Two classes with "
+            "one name break every per-class table (metrics, separation, plots): rename one of "
+            "them, or give their annotations one category id."
+        )
 
 
 class CocoMultiLabel(MultiLabelDataset):

@@ -7,6 +7,8 @@ with values in {1, 0, -1} (-1 = ignore). Images are decoded lazily in ``__getite
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from PIL.Image import DecompressionBombError, DecompressionBombWarning
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
@@ -35,6 +38,11 @@ def load_rgb(path: str | Path, *, root_hint: str = "image_root") -> Image.Image:
     with the file named, rather than later inside a transform. 16-bit grayscale (PNG, TIFF, PGM)
     is scaled to 8 bits (value / 257, rounded) rather than clipped at 255; see :func:`_to_rgb`.
 
+    A file declaring more pixels than ``PIL.Image.MAX_IMAGE_PIXELS`` (PIL's guard against
+    decompression bombs, about 89 million pixels by default) is refused before its pixels are
+    decoded, where PIL would warn (up to twice the limit) or raise without naming the file.
+    Set ``PIL.Image.MAX_IMAGE_PIXELS`` higher (or to None) to load such images.
+
     Args:
         path: image file.
         root_hint: name of the argument that sets the image folder, quoted in the error message.
@@ -44,8 +52,8 @@ def load_rgb(path: str | Path, *, root_hint: str = "image_root") -> Image.Image:
 
     Raises:
         MissingFileError: the file does not exist.
-        ImageFileError: the file is truncated or not an image, or its pixel mode has no faithful
-            8-bit RGB form.
+        ImageFileError: the file is truncated or not an image, its pixel mode has no faithful
+            8-bit RGB form, or it declares more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels.
     """
     path = Path(path)
     if not path.is_file():
@@ -54,9 +62,15 @@ def load_rgb(path: str | Path, *, root_hint: str = "image_root") -> Image.Image:
             "relative to), or re-download the dataset."
         )
     try:
-        with Image.open(path) as image:
-            image.load()
-            return _to_rgb(image, path)
+        # PIL's warning (between one and two times the limit) becomes the error it raises above
+        # that, so both reach the handler below and no image that size is decoded.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                return _to_rgb(image, path)
+    except (DecompressionBombError, DecompressionBombWarning) as error:
+        raise _too_large(path, error) from error
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:
         if isinstance(error, ImageFileError):
             raise
@@ -64,6 +78,22 @@ def load_rgb(path: str | Path, *, root_hint: str = "image_root") -> Image.Image:
             f"Cannot decode image {path} ({error}). The file is truncated or corrupt: re-download "
             "it, or remove it from the annotation file."
         ) from error
+
+
+def _too_large(path: Path, error: Exception) -> ImageFileError:
+    """The error for a file beyond ``PIL.Image.MAX_IMAGE_PIXELS``, with its declared size."""
+    # PIL's message is the only place that carries the size: the image object is never returned.
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    size = f"{int(found.group(1)):,} pixels" if found else f"more pixels than allowed ({error})"
+    limit = Image.MAX_IMAGE_PIXELS
+    allowed = f"{limit:,}" if isinstance(limit, int) else repr(limit)
+    return ImageFileError(
+        f"Image {path} declares {size}, more than PIL.Image.MAX_IMAGE_PIXELS = {allowed}; it was "
+        "not decoded, since a file this large may be a decompression bomb (a small file that "
+        "expands to gigabytes). If the image is genuine, raise the limit before loading "
+        "(import PIL.Image; PIL.Image.MAX_IMAGE_PIXELS = a larger number, or None to switch the "
+        "check off); otherwise re-download it, or remove it from the annotation file."
+    )
 
 
 def _to_rgb(image: Image.Image, path: str | Path) -> Image.Image:

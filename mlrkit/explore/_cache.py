@@ -2,9 +2,10 @@
 
 :func:`~mlrkit.explore.umap_embed` names each file by :func:`cache_key` of its parameters, the
 data entering as its own :func:`data_digest`. :func:`load_npz` treats an absent, unreadable or
-mismatching file as a miss; :func:`save_npz` writes a temporary file in the same folder and
-renames it (``os.replace``), so a crash or a concurrent run never leaves a half-written file
-under a cache name, and a failed write only warns.
+mismatching file as a miss, and one holding NaN or infinite values where its caller needs
+finite ones as a miss with a warning; :func:`save_npz` writes a temporary file in the same
+folder and renames it (``os.replace``), so a crash or a concurrent run never leaves a
+half-written file under a cache name, and a failed write only warns.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import uuid
 import warnings
 import zipfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +37,19 @@ def cache_key(params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
 
 
-def load_npz(path: Path, expected: dict[str, Any], rows: int) -> dict[str, Any] | None:
-    """A cache file's arrays and ``params``; None when absent, unreadable or not this key's."""
+def load_npz(
+    path: Path, expected: dict[str, Any], rows: int, finite: Sequence[str] = ()
+) -> dict[str, Any] | None:
+    """A cache file's arrays and ``params``; None when absent, unreadable or not this key's.
+
+    Args:
+        path: the cache file.
+        expected: parameters its stored ``params`` must hold.
+        rows: the row count of its 2-D arrays.
+        finite: arrays that must hold no NaN or infinity; a file where one does is a miss too,
+            with a warning naming it, since serving it would show a result that no computation
+            of this key gives (a file damaged on disk, or written by a broken run).
+    """
     if not path.is_file():
         return None
     try:
@@ -49,6 +62,14 @@ def load_npz(path: Path, expected: dict[str, Any], rows: int) -> dict[str, Any] 
         return None  # a sha256 collision, or a file written by someone else: recompute
     arrays = [a for a in content.values() if a.ndim == 2]
     if not arrays or any(len(a) != rows for a in arrays):
+        return None
+    broken = [name for name in finite if name in content and not np.isfinite(content[name]).all()]
+    if broken:
+        warnings.warn(
+            f"umap_embed: the cache file {path} holds NaN or infinite values in "
+            f"{', '.join(broken)}; it is ignored, recomputed and overwritten.",
+            stacklevel=3,
+        )
         return None
     return {**content, "params": params}
 

@@ -98,7 +98,13 @@ class ClassEmbeddings:
         )
 
 
-def _check_space(run: TrainedRun, space: str) -> None:
+def check_space(run: TrainedRun, space: str) -> None:
+    """Fail unless ``run`` has class features and the ``space`` (what extraction needs).
+
+    Raises:
+        InvalidInputError: an unknown space, a head without class features, or the
+            ``embedding`` space of an objective without projection (the message names the run).
+    """
     if space not in SPACES:
         raise InvalidInputError(f"unknown space {space!r}; use one of {SPACES}")
     run.require_class_features()
@@ -160,7 +166,7 @@ def extract_embeddings(
             f"threshold is on the sigmoid score, so it must be in [0, 1], got {threshold!r}"
         )
     trained = run if isinstance(run, TrainedRun) else TrainedRun.load(run, device=device)
-    _check_space(trained, space)
+    check_space(trained, space)
     split_name = split or trained.config.data.val_split
     dataset = trained.split(split_name, root=data_root)
     targets_all = torch.as_tensor(dataset.targets)  # type: ignore[attr-defined]  # (N, K)

@@ -82,8 +82,9 @@ class Explorer:
         seed: UMAP seed when ``coords`` is None.
 
     Raises:
-        InvalidInputError: no embedding; coords or names of the wrong count or shape;
-            embeddings whose rows differ; an unknown ``color_by``; ``max_panel_images < 1``.
+        InvalidInputError: no embedding, or one without any row (nothing to show); coords or
+            names of the wrong count or shape; embeddings whose rows differ; an unknown
+            ``color_by``; ``max_panel_images < 1``.
 
     Without a widget frontend (see :meth:`available`) :meth:`widget` still builds the widget
     objects, but nothing renders: use :meth:`static` there.
@@ -107,6 +108,14 @@ class Explorer:
         )
         if not self.embeddings:
             raise InvalidInputError("Explorer needs at least one ClassEmbeddings")
+        for k, emb in enumerate(self.embeddings):  # else empty arrays fail deep in UMAP or jscatter
+            if len(emb.frame) == 0:
+                raise InvalidInputError(
+                    f"nothing to show: embedding {k} (split {emb.split!r} of {emb.source}) has no "
+                    "(image, class) row: no present (image, class) pair was selected, or every row "
+                    "was filtered out. Extract with which='all' or from a split with positive "
+                    "labels, or keep at least one row."
+                )
         if max_panel_images < 1:
             raise InvalidInputError(f"max_panel_images must be >= 1, got {max_panel_images}")
         self._check_rows()

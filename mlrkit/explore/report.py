@@ -18,9 +18,11 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mlrkit.explore.embeddings import SPACE_TITLES, Space, extract_embeddings
+from mlrkit.errors import InvalidInputError
+from mlrkit.explore.embeddings import SPACE_TITLES, Space, check_space, extract_embeddings
 from mlrkit.explore.separation import compare_separation
 from mlrkit.explore.umap_cache import DEFAULT_CACHE, umap_embed
+from mlrkit.train import TrainedRun
 from mlrkit.viz import plot_embeddings_side_by_side
 
 __all__ = ["ExploreSummary", "explore_runs"]
@@ -58,6 +60,40 @@ def _names(runs: Sequence[str | Path]) -> list[str]:
     return names
 
 
+def _check_same_classes(
+    names: Sequence[str], runs: Sequence[str | Path], loaded: Sequence[TrainedRun]
+) -> None:
+    """Refuse runs whose class lists differ from the first run's.
+
+    Raises:
+        InvalidInputError: naming both runs and the classes only one of them has (or saying
+            that the same classes come in another order).
+    """
+    first = loaded[0].classes
+    for name, run, trained in zip(names[1:], runs[1:], loaded[1:], strict=True):
+        if trained.classes == first:
+            continue
+        only_first = [c for c in first if c not in trained.classes]
+        only_other = [c for c in trained.classes if c not in first]
+        differ = (
+            f"only in {names[0]!r}: {_listed(only_first)}; only in {name!r}: {_listed(only_other)}"
+            if only_first or only_other
+            else f"the same {len(first)} classes in another order"
+        )
+        raise InvalidInputError(
+            f"runs {names[0]!r} ({runs[0]}) and {name!r} ({run}) have different classes "
+            f"({differ}). The separation table and the shared class colours need the same "
+            "classes in the same order: explore these runs one at a time (one `explore` per run)."
+        )
+
+
+def _listed(classes: Sequence[str], shown: int = 8) -> str:
+    if not classes:
+        return "none"
+    more = f", ... ({len(classes)} in all)" if len(classes) > shown else ""
+    return ", ".join(map(repr, classes[:shown])) + more
+
+
 def explore_runs(
     runs: Sequence[str | Path],
     out: str | Path,
@@ -83,20 +119,29 @@ def explore_runs(
         cache_dir: UMAP cache folder (see :func:`umap_embed`); None disables it.
         progress: show progress bars.
 
+    Every run is loaded and checked before any extraction or UMAP starts, so a bad run is
+    refused at once rather than after the others were computed.
+
     Raises:
-        mlrkit.errors.InvalidInputError: a run without class features, or without the space.
+        mlrkit.errors.InvalidInputError: no run; a run without class features, or without the
+            space; runs whose class lists differ (names or order).
+        mlrkit.train.CheckpointError: a run directory without checkpoint, or a checkpoint
+            that does not load.
         mlrkit.data.DatasetError: a run's dataset is missing.
     """
+    if not runs:
+        raise InvalidInputError("explore_runs needs at least one run directory or checkpoint")
     out = Path(out)
     names = _names(runs)
+    loaded = [TrainedRun.load(run, device=device) for run in runs]
+    for trained in loaded:
+        check_space(trained, space)
+    _check_same_classes(names, runs, loaded)
+    classes = loaded[0].classes
     reports: dict[str, pd.DataFrame] = {}
     panels, frames, trust = {}, [], {}
-    classes: tuple[str, ...] | None = None
-    for name, run in zip(names, runs, strict=True):
-        emb = extract_embeddings(
-            run, split, space, max_items=max_items, device=device, progress=progress
-        )
-        classes = classes or emb.classes
+    for name, trained in zip(names, loaded, strict=True):
+        emb = extract_embeddings(trained, split, space, max_items=max_items, progress=progress)
         reports[name] = emb.separation()
         result = umap_embed(emb.vectors, seed=seed, cache_dir=cache_dir, progress=progress)
         trust[name] = result.trustworthiness

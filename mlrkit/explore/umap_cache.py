@@ -16,7 +16,8 @@ gives another key, hence a fresh computation. Two files per embedding:
 
 Files are written to a temporary name in the same folder and renamed (``os.replace``), so a
 crash or a concurrent run never leaves a half-written file under a cache name; an unreadable
-or mismatching file is treated as absent and rewritten.
+or mismatching file is treated as absent and rewritten, and so is a coordinates file holding
+NaN or infinite values, with a warning naming it.
 
 Things to know about UMAP itself:
 
@@ -187,6 +188,10 @@ def umap_embed(
             too few rows, on a parameter out of range, or on a ``cache_dir`` that cannot be
             created.
 
+    Warns:
+        UserWarning: a cached coordinates file holds NaN or infinite values (it is recomputed
+            and overwritten), or a cache file could not be written.
+
     Example (not run here: it takes seconds)::
 
         result = umap_embed(embeddings.vectors, n_neighbors=30, seed=0)
@@ -211,7 +216,7 @@ def umap_embed(
     path = None if folder is None else folder / f"{cache_key(keyed)}.npz"
 
     if path is not None:
-        hit = load_npz(path, keyed, rows=x.shape[0])
+        hit = load_npz(path, keyed, rows=x.shape[0], finite=("coords", "trustworthiness"))
         if hit is not None:
             if progress:
                 _log.info("umap_embed: coordinates read from %s", path)
