@@ -190,3 +190,25 @@ def test_a_version_one_run_with_options_its_setup_ignores_still_loads(
     with pytest.warns(UserWarning, match=r"\['center_margin'\] are not options of setup 'bce'"):
         run = Run.load(tmp_path / "run", device="cpu")
     assert run.config.loss.objective_kwargs == {"reduction": "sum"}
+
+
+class _Payload:
+    """Unpickling this would run code: touch a marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_checkpoint_holding_code_is_refused_as_such_and_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "mlrkit", "model": _Payload(marker)}, path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert "holds Python objects other than tensors" in message and "refuses to load" in message
+    assert "weights_only=False" not in message and "truncated" not in message
+    assert not marker.exists()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import os
+import pickle
 import random
 import warnings
 from pathlib import Path
@@ -106,14 +107,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint {path} does not exist; check the path or train first")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises RuntimeError/EOFError/UnpicklingError variants
-        siblings = [p.name for p in path.parent.glob("*.pt") if p != path]
-        hint = f" Other checkpoints in {path.parent}: {siblings}." if siblings else ""
+    except pickle.UnpicklingError as err:
+        if "unsupported global" not in str(err).lower():  # a damaged pickle, not a foreign one
+            raise _corrupt(path, err) from err
+        # torch's message suggests weights_only=False: never relay that for a file holding code
         raise CheckpointError(
-            f"checkpoint {path} is truncated or corrupt ({type(err).__name__}: {err}). "
-            "Resuming falls back to the run's other checkpoint when that one is intact; keep "
-            f"this file until the run is good again.{hint}"
-        ) from err
+            f"{path} holds Python objects other than tensors and plain values (possibly code "
+            "that would run when loaded), so mlrkit refuses to load it. It was not written by "
+            "mlrkit; do not load it unless you trust where it came from, and retrain instead."
+        ) from None
+    except Exception as err:  # torch raises RuntimeError/EOFError variants
+        raise _corrupt(path, err) from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an mlrkit checkpoint (no format={FORMAT!r} entry)")
     if state.get("version") == 1:
@@ -124,6 +128,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"versions 1 and {VERSION}. Use the mlrkit release that wrote it, or retrain."
         )
     return state
+
+
+def _corrupt(path: Path, err: Exception) -> CheckpointError:
+    siblings = [p.name for p in path.parent.glob("*.pt") if p != path]
+    hint = f" Other checkpoints in {path.parent}: {siblings}." if siblings else ""
+    return CheckpointError(
+        f"checkpoint {path} is truncated or corrupt ({type(err).__name__}: {err}). "
+        "Resuming falls back to the run's other checkpoint when that one is intact; keep "
+        f"this file until the run is good again.{hint}"
+    )
 
 
 def _upgrade_v1(state: dict[str, Any]) -> dict[str, Any]:
