@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlrkit.config import Config, apply_overrides
+from mlrkit.errors import RunDirectoryError
 from mlrkit.presets import preset
 from mlrkit.runs import Run
 
@@ -86,7 +87,11 @@ def notebook_setup(
 ) -> NotebookSetup:
     """Read ``MLRKIT_FAST``, ``MLRKIT_RUNS`` and ``MLRKIT_DATA`` (arguments win) and make the
     folders. Defaults are relative to the repository this package runs from (or to the current
-    folder when it is installed elsewhere): ``data`` and ``runs/demo`` (``runs/demo-fast``)."""
+    folder when it is installed elsewhere): ``data`` and ``runs/demo`` (``runs/demo-fast``).
+
+    Raises:
+        RunDirectoryError: a folder cannot be created; the message names the variable to set.
+    """
     if fast is None:
         fast = os.environ.get("MLRKIT_FAST", "0") not in ("", "0", "false", "False")
     base = _REPO if (_REPO / "pyproject.toml").is_file() else Path.cwd()
@@ -94,7 +99,14 @@ def notebook_setup(
     data = Path(data or os.environ.get("MLRKIT_DATA", base / "data")).resolve()
     runs = Path(runs or os.environ.get("MLRKIT_RUNS", default_runs)).resolve()
     figures = runs / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
+    try:
+        figures.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a read-only checkout, a file in the way
+        raise RunDirectoryError(
+            f"cannot create {figures} ({err.strerror or err}); set MLRKIT_RUNS to a writable "
+            "folder (e.g. MLRKIT_RUNS=$HOME/mlrkit-runs) before starting Jupyter, or pass "
+            "notebook_setup(runs=...), and run the cell again"
+        ) from None
     return NotebookSetup(fast, data, runs, figures, seed, device)
 
 

@@ -81,3 +81,13 @@ def test_results_md_holds_both_tables(tmp_path: Path) -> None:
     # What the two rows differ in, and how far one seed can be trusted.
     assert "differ only in variant A: both train the class-attention head with ASL" in text
     assert "within the seed spread" in text and "BCE" not in text
+
+
+def test_a_runs_folder_that_cannot_be_made_names_mlrkit_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the runs folder would go")  # as a read-only checkout fails
+    monkeypatch.setenv("MLRKIT_RUNS", str(blocker / "runs"))
+    with pytest.raises(RunDirectoryError, match=r"cannot create .*set MLRKIT_RUNS to a writable"):
+        notebook_setup()
