@@ -301,3 +301,14 @@ def test_a_centroid_at_the_origin_has_no_direction_and_codes_are_checked() -> No
         class_centroids(z, np.array([0, 2, 1]), 2)
     with pytest.raises(InvalidInputError, match=r"`codes` must have shape \(M,\) = \(3,\)"):
         class_centroids(z, np.array([0, 1]), 2)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1, True), (7, True), (np.int64(3), True), (0, False), (-2, False), (2.0, False),
+     (2.5, False), (True, False), ("3", False), (None, False)],
+)  # fmt: skip
+def test_is_count_is_a_whole_number_of_at_least_one(value, expected) -> None:
+    from mlrkit.inputs import is_count
+
+    assert is_count(value) is expected

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from mlrkit.errors import InvalidInputError
-from mlrkit.inputs import as_labels
+from mlrkit.inputs import as_labels, is_count
 
 OVERALL = "overall"  # the name of a report's last row, so no class may have it
 
@@ -34,9 +34,7 @@ def as_report_labels(
 
 def check_sample(sample: int | None) -> None:
     """Fail unless ``sample`` is a positive number of rows or None."""
-    if sample is not None and (
-        isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 1
-    ):
+    if sample is not None and not is_count(sample):
         raise InvalidInputError(
             f"`sample` must be a positive number of rows or None (use every row), got {sample!r}."
         )

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from mlrkit.errors import InvalidInputError
 from mlrkit.explore.separation import separation_report
+from mlrkit.inputs import is_count
 from mlrkit.train.loops import outputs
 from mlrkit.train.trained import TrainedRun
 
@@ -153,9 +154,7 @@ def extract_embeddings(
     """
     if which not in ("present", "all"):
         raise InvalidInputError(f"which must be 'present' or 'all', got {which!r}")
-    if max_items is not None and (
-        isinstance(max_items, bool) or not isinstance(max_items, int | np.integer) or max_items < 1
-    ):
+    if max_items is not None and not is_count(max_items):
         raise InvalidInputError(f"max_items must be a whole number >= 1 (pairs), got {max_items!r}")
     if (
         isinstance(threshold, bool)

@@ -28,7 +28,7 @@ conversion (a float64 beyond float32's range becomes inf). :func:`unit_rows` and
 :func:`class_centroids` are the cosine geometry both the plots and the separation measures use.
 """
 
-from mlrkit.inputs._common import class_names, to_numpy
+from mlrkit.inputs._common import class_names, is_count, to_numpy
 from mlrkit.inputs._rows import as_groups, as_labels, as_present, label_codes
 from mlrkit.inputs._targets import (
     SCORE_KINDS,
@@ -70,6 +70,7 @@ __all__ = [
     "check_targets_are",
     "class_centroids",
     "class_names",
+    "is_count",
     "label_codes",
     "signed_to_binary",
     "to_numpy",

@@ -1,4 +1,5 @@
-"""Arrays in (:func:`to_numpy`) and class names (:func:`class_names`): what the other checks use."""
+"""Arrays in (:func:`to_numpy`), class names (:func:`class_names`) and counts (:func:`is_count`):
+what the other checks use."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ import numpy as np
 import torch
 
 from mlrkit.errors import InvalidInputError
+
+
+def is_count(value: Any) -> bool:
+    """Whether ``value`` is a whole number >= 1 (a Python or numpy integer, never a bool): a
+    number of images, pairs or rows. Callers word their own error, naming the argument."""
+    return bool(isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 1)
 
 
 def to_numpy(x: Any, name: str) -> np.ndarray:

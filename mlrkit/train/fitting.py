@@ -85,8 +85,8 @@ class RunResult:
     best_checkpoint: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        self.last_checkpoint = RunDir(self.out_dir).last
-        self.best_checkpoint = RunDir(self.out_dir).best
+        files = RunDir(self.out_dir)
+        self.last_checkpoint, self.best_checkpoint = files.last, files.best
 
     @property
     def final(self) -> dict[str, Any]:
@@ -285,11 +285,11 @@ def ensure_run(cfg: Config, run_dir: str | Path) -> RunOutcome:
             ``config.json`` differs from ``cfg`` in a field other than the device or the
             progress bars): it is neither reused nor overwritten.
     """
-    run_dir = Path(run_dir)
     check_same_experiment(cfg, run_dir)
-    if RunDir(run_dir).finished(cfg.train.epochs):
+    files = RunDir(run_dir)
+    if files.finished(cfg.train.epochs):
         return "reused"
-    resume = RunDir(run_dir).config_file.is_file()
+    resume = files.config_file.is_file()
     fit(cfg, run_dir, resume=resume)
     return "resumed" if resume else "trained"
 
@@ -308,7 +308,7 @@ def check_same_experiment(cfg: Config, run_dir: str | Path) -> None:
         mlrkit.errors.RunDirectoryError: ``run_dir/config.json`` differs from ``cfg``; the
             message lists every differing field, there and asked.
     """
-    saved_path = RunDir(Path(run_dir)).config_file
+    saved_path = RunDir(run_dir).config_file
     if not saved_path.is_file():
         return
     saved, wanted = _flat(config_to_dict(load_config(saved_path))), _flat(config_to_dict(cfg))

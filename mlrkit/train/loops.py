@@ -200,8 +200,11 @@ def forward_eval(
         The model's ``ModelOutput`` (``logits (B, K)``, ``class_features``, ``attention``), on
         ``device``.
     """
-    return next(outputs(model, [(images, torch.zeros(len(images), 0))], device=device,
-                        amp_dtype=amp_dtype, channels_last=channels_last))[0]  # fmt: skip
+    batch = [(images, torch.zeros(len(images), 0))]  # no targets: a (B, 0) stand-in
+    run = outputs(model, batch, device=device, amp_dtype=amp_dtype, channels_last=channels_last)
+    output, _ = next(run)
+    run.close()  # restores the model's mode now, not whenever the generator is collected
+    return output
 
 
 def outputs(

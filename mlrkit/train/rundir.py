@@ -181,8 +181,8 @@ def read_history(path: Path, upto: int | None = None) -> list[dict[str, Any]]:
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as err:
-            row = err
+        except json.JSONDecodeError:
+            row = None
         if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
             # the kit writes this file atomically, so damage came from outside: say where
             raise RunDirectoryError(

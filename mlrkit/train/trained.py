@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from mlrkit.config import Config, config_from_dict, config_to_dict
 from mlrkit.data import eval_transform
 from mlrkit.errors import InvalidInputError
+from mlrkit.inputs import is_count
 from mlrkit.losses import MultiLabelObjective
 from mlrkit.metrics import PROTOCOLS, protocol_metrics
 from mlrkit.runtime import resolve_device
@@ -143,9 +144,7 @@ class TrainedRun:
             InvalidInputError: ``limit`` is not a whole number >= 1.
             mlrkit.train.CheckpointMismatchError: the split's classes differ from the model's.
         """
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-        ):
+        if limit is not None and not is_count(limit):
             raise InvalidInputError(f"limit must be a whole number >= 1 (images), got {limit!r}")
         cfg = self.config
         data = replace(cfg.data, cache=False, limit_val=limit)
