@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 from mlrkit.config import LOSS_SETUP_NAMES, apply_overrides
 from mlrkit.errors import ConfigError
 from mlrkit.explore import SPACES
+from mlrkit.files import OutputFolder, write_text
 from mlrkit.losses import LOSS_SETUPS
 from mlrkit.presets import PRESETS, preset
 from mlrkit.runs import Run
@@ -288,7 +289,8 @@ def run_ablation(
         sample: present (image, class) pairs per separation report (a stratified subsample,
             :func:`mlrkit.explore.separation_report`), so each report costs seconds.
         progress: a bar over the runs (and the training's own output).
-        results: the CSV rewritten after each run (default ``out/results.csv``).
+        results: the CSV rewritten after each run (default ``out/results.csv``), atomically
+            and never over a file the kit did not write.
 
     Returns:
         One row per run, columns: the :class:`AblationRun` fields (``disc_weight``: the weight
@@ -299,9 +301,12 @@ def run_ablation(
     Raises:
         ConfigError: a run's ``start_from`` run has no ``best.pt`` (it was not in the plan
             before it).
+        mlrkit.files.ForeignFileError: the results file exists and the kit did not write it.
     """
     out = Path(out)
     csv = Path(results) if results is not None else out / "results.csv"
+    tables = OutputFolder(csv.parent, fix="choose another --out (or results file)")
+    tables.check([csv.name])  # before the first trial: never over a file the kit did not write
     columns = _columns()
     measured = set(columns) - {f.name for f in AblationRun.__dataclass_fields__.values()}
     rows: list[dict[str, Any]] = []
@@ -336,10 +341,8 @@ def run_ablation(
             row |= {"train_seconds": round(seconds, 1), "run_dir": str(run_dir)}
         row = {name: (row | params)[name] for name in columns}
         if json.dumps(row) != json.dumps(before):  # json: NaN == NaN there
-            tmp = saved.with_name(saved.name + ".tmp")
-            tmp.write_text(json.dumps(row, indent=1), encoding="utf-8")
-            tmp.replace(saved)  # atomic: a killed run leaves the old row or none, never half
+            write_text(saved, json.dumps(row, indent=1))  # a killed run leaves a whole row
         rows.append(row)
-        csv.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(rows, columns=columns).to_csv(csv, index=False)
+        frame = pd.DataFrame(rows, columns=columns)
+        tables.write({csv.name: lambda path, frame=frame: frame.to_csv(path, index=False)})
     return pd.DataFrame(rows, columns=columns)

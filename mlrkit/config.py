@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mlrkit.errors import ConfigError
+from mlrkit.files import write_text
 
 
 @dataclass
@@ -331,10 +332,9 @@ def config_from_dict(data: dict[str, Any]) -> Config:
 
 
 def save_config(cfg: Config, path: str | Path) -> Path:
-    """Write ``cfg`` as indented JSON to ``path``."""
-    path = Path(path)
-    path.write_text(json.dumps(config_to_dict(cfg), indent=2) + "\n")
-    return path
+    """Write ``cfg`` as indented JSON to ``path``, atomically (a crash leaves the old file or
+    the new one, never half of one)."""
+    return write_text(path, json.dumps(config_to_dict(cfg), indent=2) + "\n")
 
 
 def load_config(path: str | Path) -> Config:

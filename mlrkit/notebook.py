@@ -18,8 +18,12 @@ variables so the same notebooks run for a reader, for ``make demo`` and for the 
 - ``MLRKIT_RUNS``: where runs and figures go (default ``runs/demo`` of the repository);
 - ``MLRKIT_DATA``: the folder of the datasets (default ``data`` of the repository).
 
+The runs folder is the kit's: :func:`notebook_setup` makes it with a manifest
+(:class:`mlrkit.files.OutputFolder`) and refuses a folder of other files, since the notebooks
+write their figures and tables there.
+
 ``python -m mlrkit demo`` (:mod:`mlrkit.cli.demo`) trains the two runs with this set-up, executes
-the notebooks with its environment and writes ``results.md``.
+the notebooks with its environment and writes ``results.md`` from :func:`demo_tables`.
 """
 
 from __future__ import annotations
@@ -29,13 +33,19 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from mlrkit.config import Config, apply_overrides
 from mlrkit.errors import RunDirectoryError
+from mlrkit.explore import compare_separation
+from mlrkit.files import ForeignFileError, OutputFolder
+from mlrkit.metrics import summary_table
 from mlrkit.presets import preset
 from mlrkit.runs import Run
 
 __all__ = [
-    "DEMO_LOSSES", "FAST_EPOCHS", "FAST_SCENES", "NotebookSetup", "demo_config", "notebook_setup",
+    "DEMO_LOSSES", "FAST_EPOCHS", "FAST_SCENES", "NotebookSetup", "demo_config", "demo_tables",
+    "notebook_setup",
 ]  # fmt: skip
 
 # Run name -> loss setup. Same head, same data, same optimiser, same seed, same classification
@@ -44,6 +54,9 @@ DEMO_LOSSES: dict[str, str] = {"baseline": "asl", "method": "disc-contrastive"}
 FAST_SCENES = {"n_train": 600, "n_val": 300}
 FAST_EPOCHS = 2
 _REPO = Path(__file__).resolve().parent.parent
+_ANOTHER_FOLDER = (
+    "set MLRKIT_RUNS to a new folder (or pass notebook_setup(runs=...)) and run the cell again"
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,8 @@ def notebook_setup(
 
     Raises:
         RunDirectoryError: a folder cannot be created; the message names the variable to set.
+        mlrkit.files.ForeignFileError: the runs folder holds files but was not made by mlrkit
+            (the message names the variable to set).
     """
     if fast is None:
         fast = os.environ.get("MLRKIT_FAST", "0") not in ("", "0", "false", "False")
@@ -100,7 +115,10 @@ def notebook_setup(
     runs = Path(runs or os.environ.get("MLRKIT_RUNS", default_runs)).resolve()
     figures = runs / "figures"
     try:
+        OutputFolder(runs, fix=_ANOTHER_FOLDER).claim()
         figures.mkdir(parents=True, exist_ok=True)
+    except ForeignFileError:
+        raise
     except OSError as err:  # a read-only checkout, a file in the way
         raise RunDirectoryError(
             f"cannot create {figures} ({err.strerror or err}); set MLRKIT_RUNS to a writable "
@@ -128,3 +146,33 @@ def demo_config(name: str, setup: NotebookSetup) -> Config:
             f"train.epochs={FAST_EPOCHS}",
         ]
     return apply_overrides(cfg, overrides + list(setup.overrides))
+
+
+def demo_tables(setup: NotebookSetup) -> dict[str, pd.DataFrame]:
+    """The demo's two tables, measured now on the two runs (trained first unless finished):
+
+    - ``scores``: :func:`mlrkit.metrics.summary_table` of each run on the validation split
+      (``mAP, CF1, OF1, CP, CR, OP, OR``, %, threshold 0.5, rounded to 2 decimals as notebook
+      03 shows them), one row per run;
+    - ``separation``: :func:`mlrkit.explore.compare_separation` of the overall rows in the
+      three spaces notebook 04 compares (each run's class features, the method's projection),
+      without the row count and the columns no row has.
+    """
+    runs = {name: setup.run(name) for name in DEMO_LOSSES}
+    val = runs["method"].split()
+    classes = list(val.classes)
+    scores = pd.concat([
+        summary_table(run.scores(val)[classes].to_numpy(), val.targets, classes,
+                      scores_are="probabilities", name=name)
+        for name, run in runs.items()
+    ]).round(2)  # fmt: skip
+    views = {
+        "baseline · class features": runs["baseline"].embeddings(space="features"),
+        "method · class features": runs["method"].embeddings(space="features"),
+        "method · projection output": runs["method"].embeddings(space="embedding"),
+    }
+    separation = compare_separation({name: emb.separation() for name, emb in views.items()})
+    # presence_auroc needs the absent pairs too, which these rows (present pairs) do not hold
+    separation = separation.drop(columns=["n"], errors="ignore").dropna(axis=1, how="all")
+    return {"scores": scores[["mAP", "CF1", "OF1", "CP", "CR", "OP", "OR"]],
+            "separation": separation}  # fmt: skip

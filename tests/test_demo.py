@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import average_precision_score
 
-from mlrkit.cli.demo import write_results
+from mlrkit.cli.demo import results_markdown
 from mlrkit.config import Config, config_to_dict
 from mlrkit.errors import RunDirectoryError
-from mlrkit.notebook import DEMO_LOSSES, demo_config, notebook_setup
+from mlrkit.notebook import DEMO_LOSSES, demo_config, demo_tables, notebook_setup
+from mlrkit.runs import Run
 from mlrkit.train import ensure_run
 from mlrkit.train.fitting import _flat  # the flattening ensure_run compares configs by
 
@@ -68,26 +72,28 @@ def test_ensure_run_trains_once_then_loads_and_refuses_another_experiment(
         ensure_run(tiny_config("train.epochs=2", loss="bce"), run)
 
 
-def test_results_md_holds_both_tables(tmp_path: Path) -> None:
-    setup = notebook_setup(fast=False, runs=tmp_path)
-    pd.DataFrame(
-        {"mAP": [90.5, 91.25], "CF1": [80.0, 81.0], "OF1": [82.0, 83.0], "CP": 1.0, "CR": 1.0,
-         "OP": 1.0, "OR": 1.0, "images": 5},
-        index=["baseline", "method"],
-    ).to_csv(tmp_path / "scores.csv")  # fmt: skip
-    text = write_results(setup).read_text(encoding="utf-8")
-    assert "| method | 91.25 | 81 | 83 |" in text
-    assert "(missing:" in text and "separation.csv" in text  # said, not silently dropped
-    # What the two rows differ in, and how far one seed can be trusted.
-    assert "differ only in variant A: both train the class-attention head with ASL" in text
-    assert "within the seed spread" in text and "BCE" not in text
-
-
-def test_a_runs_folder_that_cannot_be_made_names_mlrkit_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_results_md_is_measured_on_the_runs_not_read_from_files_left_there(
+    tmp_path: Path, tiny_overrides: list[str]
 ) -> None:
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("a file where the runs folder would go")  # as a read-only checkout fails
-    monkeypatch.setenv("MLRKIT_RUNS", str(blocker / "runs"))
-    with pytest.raises(RunDirectoryError, match=r"cannot create .*set MLRKIT_RUNS to a writable"):
-        notebook_setup()
+    # A stale scores.csv / separation.csv (an earlier demo, another experiment) in the runs
+    # folder must not reach results.md: the tables are measured on the two runs now.
+    base = notebook_setup(fast=False, runs=tmp_path / "runs")
+    setup = dataclasses.replace(base, overrides=(*tiny_overrides, "train.epochs=1"))
+    stale = pd.DataFrame({"mAP": [12.34, 56.78]}, index=["baseline", "method"])
+    stale.to_csv(setup.runs / "scores.csv")
+    stale.rename(columns={"mAP": "silhouette"}).to_csv(setup.runs / "separation.csv")
+    tables = demo_tables(setup)
+    for name in DEMO_LOSSES:  # the oracle: sklearn's AP per class of the run's own scores
+        run = Run.load(setup.runs / name, "last")
+        frame = run.scores("val")
+        targets = run.split("val").targets.numpy()
+        aps = [average_precision_score(targets[:, k], frame[c]) for k, c in enumerate(run.classes)
+               if 0 < targets[:, k].sum() < len(targets)]  # fmt: skip
+        assert tables["scores"].loc[name, "mAP"] == pytest.approx(100 * np.mean(aps), abs=0.006)
+    assert list(tables["separation"].index) == [
+        "baseline · class features", "method · class features", "method · projection output",
+    ]  # fmt: skip
+    text = results_markdown(setup, tables)
+    assert f"| method | {tables['scores'].loc['method', 'mAP']:g} |" in text
+    assert "12.34" not in text and "56.78" not in text
+    assert "silhouette" in text and "## Class separation" in text

@@ -31,12 +31,22 @@ from mlrkit.cli import ablation, demo, explore, generate, runs, train
 from mlrkit.cli._help import epilog
 from mlrkit.errors import MlrkitError
 
-__all__ = ["COMMANDS", "MODULES", "build_parser", "library_messages_on_stdout", "main", "one_line"]
+__all__ = [
+    "COMMANDS", "INTERRUPTED", "MODULES", "build_parser", "interrupted",
+    "library_messages_on_stdout", "main", "one_line",
+]  # fmt: skip
 
 # In the order of `--help`.
 MODULES = (train, runs, generate, ablation, explore, demo)
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     name: module.run for module in MODULES for name in module.COMMANDS
+}
+# What an interrupted command keeps and how to go on; a module says it with `interrupted(args)`.
+INTERRUPTED: dict[str, Callable[[argparse.Namespace], str]] = {
+    name: module.interrupted
+    for module in MODULES
+    if hasattr(module, "interrupted")
+    for name in module.COMMANDS
 }
 
 
@@ -94,8 +104,23 @@ def library_messages_on_stdout() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def interrupted(args: argparse.Namespace) -> str:
+    """The line an interrupted command prints (its module's ``interrupted``, or the default:
+    every file the kit writes is written whole, so nothing half-written was left)."""
+    if args.command in INTERRUPTED:
+        return INTERRUPTED[args.command](args)
+    return (
+        "interrupted: files are written whole, so none was left half-written; run the same "
+        "command again"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m mlrkit`` and of the ``mlrkit`` script."""
+    """Entry point of ``python -m mlrkit`` and of the ``mlrkit`` script.
+
+    Returns the exit status: 0 done, 1 the command's own failure, 2 bad input (an
+    :class:`~mlrkit.errors.MlrkitError`, one line), 130 interrupted (Ctrl-C, one line).
+    """
     args = build_parser().parse_args(argv)
     try:
         with library_messages_on_stdout():
@@ -104,3 +129,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Library errors already say what went wrong and how to fix it; no traceback needed.
         print(one_line(err), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(interrupted(args), file=sys.stderr)
+        return 130

@@ -28,6 +28,7 @@ from mlrkit.ablation_tables import (
 from mlrkit.cli._help import add_command
 from mlrkit.cli._paths import output_folder
 from mlrkit.errors import ConfigError
+from mlrkit.files import OutputFolder
 
 __all__ = ["COMMANDS", "EXAMPLES", "add_arguments", "run"]
 
@@ -114,17 +115,31 @@ def run(args: argparse.Namespace) -> int:
         where = args.lambda_preset
         runs += lambda_sweep(where, args.lambdas, epochs=epochs.get(where))
     out = Path(args.out)
+    tables = OutputFolder(out, fix="choose another --out")
+    names = ["results.csv", "summary.csv", "paired.csv", "ablation.png"]
+    tables.check(names + ["lambda.csv"] * bool(args.lambdas))  # before the first trial
     results = run_ablation(runs, out, sample=args.sample)
-    if args.lambdas:
-        lambda_table(results).to_csv(out / "lambda.csv", index=False)
     plain = main_runs(results)
     summary = summarize_ablation(plain)
-    summary.to_csv(out / "summary.csv")
-    paired_differences(plain).to_csv(out / "paired.csv", index=False)
+    paired = paired_differences(plain)
     figure = ablation_figure(results)
-    figure.savefig(out / "ablation.png", dpi=120, bbox_inches="tight")
+    written = tables.write({
+        "summary.csv": summary.to_csv,
+        "paired.csv": lambda path: paired.to_csv(path, index=False),
+        "ablation.png": lambda path: figure.savefig(path, dpi=120, bbox_inches="tight"),
+        **({"lambda.csv": lambda path: lambda_table(results).to_csv(path, index=False)}
+           if args.lambdas else {}),
+    })  # fmt: skip
     with pd.option_context("display.width", 160):
         print(format_summary(summary, ("mAP", "CF1", "OF1", "features_silhouette")).to_string())
-    written = ", ".join(str(out / n) for n in ("results.csv", "summary.csv", "paired.csv"))
-    print(f"wrote {written}, {out / 'ablation.png'}")
+    print(f"wrote {', '.join(str(p) for p in [out / 'results.csv', *written])}")
     return 0
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """What an interrupted ``ablation`` keeps and how to continue it."""
+    return (
+        f"interrupted: every trial measured so far is kept in {args.out} (its ablation.json, and "
+        "a trial stopped mid-training continues from its last.pt); run the same command again "
+        "to go on from there"
+    )

@@ -15,6 +15,7 @@ import numpy as np
 from mlrkit.cli._help import add_command
 from mlrkit.cli._paths import output_file
 from mlrkit.errors import ConfigError
+from mlrkit.files import OutputFolder
 from mlrkit.metrics import PROTOCOLS
 
 __all__ = ["COMMANDS", "EXAMPLES", "add_arguments", "open_run", "run"]
@@ -121,21 +122,29 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _output(out: Path) -> tuple[OutputFolder, str]:
+    """The folder and name of a one-file output, checked before any work: never over a file
+    the kit did not write (the folder's manifest, :class:`mlrkit.files.OutputFolder`)."""
+    folder = OutputFolder(out.parent, fix="choose another --out")
+    folder.check([out.name])
+    return folder, out.name
+
+
 def _predict(args: argparse.Namespace) -> int:
+    folder, name = _output(Path(args.out))
     trained, dataset = open_run(args)
     frame = trained.scores(dataset)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(args.out, index=False)
-    print(f"wrote {len(frame)} rows x {len(trained.classes)} class scores to {args.out}")
+    (out,) = folder.write({name: lambda path: frame.to_csv(path, index=False)})
+    print(f"wrote {len(frame)} rows x {len(trained.classes)} class scores to {out}")
     return 0
 
 
 def _embed(args: argparse.Namespace) -> int:
+    # numpy adds ".npz" to a name without it: name the file that is written
+    out = Path(args.out) if str(args.out).endswith(".npz") else Path(f"{args.out}.npz")
+    folder, name = _output(out)
     trained, dataset = open_run(args)
     arrays = trained.features(dataset)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    # numpy adds ".npz" to a name without it: say the file that was written
-    out = Path(args.out) if str(args.out).endswith(".npz") else Path(f"{args.out}.npz")
-    np.savez_compressed(out, **arrays)
+    folder.write({name: lambda path: np.savez_compressed(path, **arrays)})
     print(f"wrote features {arrays['features'].shape} to {out}")
     return 0

@@ -7,6 +7,9 @@ a cached :func:`umap_embed` of the vectors. Written to ``out``:
 - ``separation.csv``: the runs' overall rows side by side, then every run's per-class rows;
 - ``umap.png``: one panel per run on shared limits, coloured by class, titled with the space;
 - ``embeddings.parquet``: one row per (image, class) pair and run, with the UMAP ``x``, ``y``.
+
+The three are checked before any run is loaded (none may replace a file the kit did not write)
+and written as a set at the end, atomically (:class:`mlrkit.files.OutputFolder`).
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ from mlrkit.errors import InvalidInputError
 from mlrkit.explore.embeddings import SPACE_TITLES, Space, check_space, extract_embeddings
 from mlrkit.explore.separation import compare_separation
 from mlrkit.explore.umap_cache import DEFAULT_CACHE, umap_embed
+from mlrkit.files import OutputFolder
 from mlrkit.train import TrainedRun
 from mlrkit.viz import plot_embeddings_side_by_side
 
-__all__ = ["ExploreSummary", "explore_runs"]
+__all__ = ["EXPLORE_FILES", "ExploreSummary", "explore_runs"]
+
+EXPLORE_FILES = ("separation.csv", "umap.png", "embeddings.parquet")
 
 
 @dataclass
@@ -128,10 +134,13 @@ def explore_runs(
         mlrkit.train.CheckpointError: a run directory without checkpoint, or a checkpoint
             that does not load.
         mlrkit.data.DatasetError: a run's dataset is missing.
+        mlrkit.files.ForeignFileError: one of the three files is in ``out`` and the kit did not
+            write it.
     """
     if not runs:
         raise InvalidInputError("explore_runs needs at least one run directory or checkpoint")
-    out = Path(out)
+    folder = OutputFolder(out, fix="choose another --out")
+    folder.check(EXPLORE_FILES)  # before any run is loaded
     names = _names(runs)
     loaded = [TrainedRun.load(run, device=device) for run in runs]
     for trained in loaded:
@@ -148,14 +157,12 @@ def explore_runs(
         panels[name] = (result.coords, emb.frame["class"].astype(str).to_numpy())
         frame = emb.frame.assign(run=name, x=result.coords[:, 0], y=result.coords[:, 1])
         frames.append(frame)
-    out.mkdir(parents=True, exist_ok=True)
     overall = compare_separation(reports)
     per_class = pd.concat(
         {name: report.drop(index="overall") for name, report in reports.items()}, names=["run"]
     )
     table = pd.concat([overall.assign(**{"class": "overall"}).set_index("class", append=True),
                        per_class])  # fmt: skip
-    table.to_csv(out / "separation.csv")
     titled = {f"{name} (trustworthiness {trust[name]:.2f})": p for name, p in panels.items()}
     # A Figure outside pyplot: writing the file never touches the session's backend (a
     # notebook's inline plots stay as they are) and leaves no figure open.
@@ -164,9 +171,11 @@ def explore_runs(
     plot_embeddings_side_by_side(
         titled, list(axes), classes=classes, suptitle=f"UMAP of the {SPACE_TITLES[space]}"
     )
-    figure.savefig(out / "umap.png", dpi=120, bbox_inches="tight")
     embeddings = pd.concat(frames, ignore_index=True)
     embeddings["class"] = embeddings["class"].astype(str)
-    embeddings.to_parquet(out / "embeddings.parquet", index=False)
-    files = [out / "separation.csv", out / "umap.png", out / "embeddings.parquet"]
+    files = folder.write({
+        "separation.csv": table.to_csv,
+        "umap.png": lambda path: figure.savefig(path, dpi=120, bbox_inches="tight"),
+        "embeddings.parquet": lambda path: embeddings.to_parquet(path, index=False),
+    })  # fmt: skip
     return ExploreSummary(overall, reports, trust, SPACE_TITLES[space], files)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlrkit.errors import RunDirectoryError
+from mlrkit.files import write_text
 from mlrkit.train.checkpoint import CheckpointError, load_checkpoint
 
 __all__ = [
@@ -196,6 +197,4 @@ def read_history(path: Path, upto: int | None = None) -> list[dict[str, Any]]:
 
 def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
     """Atomically replace ``metrics.jsonl`` with ``rows``."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    tmp.replace(path)
+    write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
