@@ -140,3 +140,24 @@ def test_runs_with_different_classes_are_refused_before_extraction(
     with pytest.raises(InvalidInputError, match="the same 10 classes in another order"):
         explore_runs([runs["method"], reordered], out, space="features", device="cpu")
     assert started == [] and not out.exists()
+
+
+def test_explore_writes_its_three_files_as_a_set(
+    runs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A second explore that dies while drawing leaves the first one's three files, never this
+    # run's table beside the earlier run's figure.
+    from matplotlib.figure import Figure
+
+    out = tmp_path / "out"
+    common = ["--out", str(out), "--space", "features", "--device", "cpu"]
+    assert main(["explore", str(runs["bce"]), *common]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def dies(self: Figure, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("the figure could not be drawn")
+
+    monkeypatch.setattr(Figure, "savefig", dies)
+    with pytest.raises(RuntimeError):
+        main(["explore", str(runs["method"]), *common])
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
