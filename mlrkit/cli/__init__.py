@@ -13,6 +13,7 @@ module            commands
 ``ablation``      ``ablation``: loss setups x seeds x presets, and the lambda sweep
 ``explore``       ``explore``: class embeddings of runs, separation and UMAP
 ``demo``          ``demo``: the two notebook runs, the notebooks executed, results.md
+``notebooks``     ``notebooks``: the student versions of the notebooks (mlrkit.exercises)
 ================  ==========================================================================
 
 This package is the only place in mlrkit that prints (tests/test_layout.py checks it): the library
@@ -27,7 +28,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
-from mlrkit.cli import ablation, demo, explore, generate, runs, train
+from mlrkit.cli import ablation, demo, explore, generate, notebooks, runs, train
 from mlrkit.cli._help import epilog
 from mlrkit.errors import MlrkitError
 
@@ -37,7 +38,7 @@ __all__ = [
 ]  # fmt: skip
 
 # In the order of `--help`.
-MODULES = (train, runs, generate, ablation, explore, demo)
+MODULES = (train, runs, generate, ablation, explore, demo, notebooks)
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     name: module.run for module in MODULES for name in module.COMMANDS
 }
