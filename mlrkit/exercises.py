@@ -51,14 +51,13 @@ import ast
 import copy
 import itertools
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlrkit.errors import MlrkitError
+from mlrkit.files import write_text
 
 __all__ = [
     "CHECK", "SOLUTION", "Exercise", "ExerciseError", "StudentFolderError", "check_exercises",
@@ -373,21 +372,6 @@ def write_student_notebooks(source_folder: str | Path, out_folder: str | Path) -
     out.mkdir(parents=True, exist_ok=True)
     for student, target in zip(students, targets, strict=True):
         text = nbformat.writes(student)
-        _write_atomically(text if text.endswith("\n") else text + "\n", target)
+        write_text(target, text if text.endswith("\n") else text + "\n")
     return targets
 
-
-def _write_atomically(text: str, target: Path) -> None:
-    """``text`` into ``target`` through a temporary file in the same folder and ``os.replace``:
-    a reader sees the old file or the new one, never half of one."""
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would keep the hand-out private
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
