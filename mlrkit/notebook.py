@@ -42,10 +42,11 @@ from mlrkit.files import ForeignFileError, OutputFolder
 from mlrkit.metrics import summary_table
 from mlrkit.presets import preset
 from mlrkit.runs import Run
+from mlrkit.train import RunDir
 
 __all__ = [
-    "DEMO_LOSSES", "FAST_EPOCHS", "FAST_SCENES", "NotebookSetup", "demo_config", "demo_tables",
-    "notebook_setup",
+    "DEMO_LOSSES", "FAST_EPOCHS", "FAST_SCENES", "TRAIN_MINUTES", "NotebookSetup", "demo_config",
+    "demo_tables", "notebook_setup",
 ]  # fmt: skip
 
 # Run name -> loss setup. Same head, same data, same optimiser, same seed, same classification
@@ -53,6 +54,8 @@ __all__ = [
 DEMO_LOSSES: dict[str, str] = {"baseline": "asl", "method": "disc-contrastive"}
 FAST_SCENES = {"n_train": 600, "n_val": 300}
 FAST_EPOCHS = 2
+# One demo run, full mode, measured by `make demo` on an idle 2-core CPU (122 and 126 s).
+TRAIN_MINUTES = 2
 _REPO = Path(__file__).resolve().parent.parent
 _ANOTHER_FOLDER = (
     "set MLRKIT_RUNS to a new folder (or pass notebook_setup(runs=...)) and run the cell again"
@@ -83,6 +86,21 @@ class NotebookSetup:
     def config(self, name: str) -> Config:
         """The config of the ``baseline`` or ``method`` run (see :func:`demo_config`)."""
         return demo_config(name, self)
+
+    def plan(self, *names: str) -> str:
+        """One line per demo run of ``names``: loaded (finished in its folder) or trained now,
+        with about how long that takes, so a notebook opened out of order says what it is
+        about to train before it trains (``print(setup.plan("baseline", "method"))``)."""
+        lines = []
+        for name in names:
+            folder = self.runs / name
+            epochs = self.config(name).train.epochs
+            if RunDir(folder).finished(epochs):
+                lines.append(f"{name}: finished in {folder}, loaded")
+            else:
+                cost = "seconds" if self.fast else f"about {TRAIN_MINUTES} minutes on a 2-core CPU"
+                lines.append(f"{name}: not trained yet, trains now into {folder} ({cost})")
+        return "\n".join(lines)
 
     def run(self, name: str) -> Run:
         """The ``baseline`` or ``method`` run, trained unless a finished one is there, loaded

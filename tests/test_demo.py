@@ -97,3 +97,16 @@ def test_results_md_is_measured_on_the_runs_not_read_from_files_left_there(
     assert f"| method | {tables['scores'].loc['method', 'mAP']:g} |" in text
     assert "12.34" not in text and "56.78" not in text
     assert "silhouette" in text and "## Class separation" in text
+
+
+def test_plan_says_what_is_trained_before_it_is(tmp_path: Path, tiny_overrides: list[str]) -> None:
+    base = notebook_setup(fast=False, runs=tmp_path / "runs")
+    setup = dataclasses.replace(base, overrides=(*tiny_overrides, "train.epochs=1"))
+    assert setup.plan("baseline", "method").splitlines() == [
+        f"baseline: not trained yet, trains now into {setup.runs / 'baseline'} "
+        "(about 2 minutes on a 2-core CPU)",
+        f"method: not trained yet, trains now into {setup.runs / 'method'} "
+        "(about 2 minutes on a 2-core CPU)",
+    ]
+    setup.run("baseline")
+    assert setup.plan("baseline") == f"baseline: finished in {setup.runs / 'baseline'}, loaded"
