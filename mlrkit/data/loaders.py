@@ -1,4 +1,4 @@
-"""Data loaders with per-epoch seeding, and two dataset wrappers (in-memory cache, first N).
+"""Data loaders with per-epoch seeding, and three dataset wrappers (cache, subset, first N).
 
 The training loader is reseeded from ``(seed, epoch)`` before each epoch
 (:func:`set_loader_epoch`), so epoch ``e`` sees the same batches whether or not the run was
@@ -9,6 +9,7 @@ gathered metrics see every image exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -18,7 +19,10 @@ from tqdm.auto import tqdm
 from mlrkit.distributed import ShardSampler, dist_info
 from mlrkit.runtime import epoch_seed
 
-__all__ = ["CachedDataset", "LimitedDataset", "eval_loader", "set_loader_epoch", "train_loader"]
+__all__ = [
+    "CachedDataset", "LimitedDataset", "SubsetDataset", "eval_loader", "set_loader_epoch",
+    "train_loader",
+]  # fmt: skip
 
 
 class CachedDataset(Dataset):
@@ -48,15 +52,23 @@ class CachedDataset(Dataset):
         return self.images[index], self.targets[index]
 
 
-class LimitedDataset(Subset):
+class SubsetDataset(Subset):
+    """The items ``indices`` of a dataset, in that order, keeping ``classes``, ``targets``
+    (``(len(indices), K)``) and ``paths``; ``indices`` records where each item came from."""
+
+    def __init__(self, dataset: Dataset, indices: Sequence[int]) -> None:
+        super().__init__(dataset, [int(i) for i in indices])
+        self.classes = tuple(dataset.classes)  # type: ignore[attr-defined]
+        self.targets = dataset.targets[torch.as_tensor(self.indices, dtype=torch.long)]  # type: ignore[attr-defined]
+        paths = getattr(dataset, "paths", None)
+        self.paths = [paths[i] for i in self.indices] if paths is not None else []
+
+
+class LimitedDataset(SubsetDataset):
     """The first ``n`` items of a dataset, keeping ``classes``, ``targets`` and ``paths``."""
 
     def __init__(self, dataset: Dataset, n: int) -> None:
         super().__init__(dataset, range(min(n, len(dataset))))  # type: ignore[arg-type]
-        self.classes = tuple(dataset.classes)  # type: ignore[attr-defined]
-        self.targets = dataset.targets[: len(self.indices)]  # type: ignore[attr-defined]
-        paths = getattr(dataset, "paths", None)
-        self.paths = list(paths[: len(self.indices)]) if paths is not None else []
 
 
 def train_loader(
