@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from types import SimpleNamespace
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from tqdm.auto import tqdm
 
+from mlrkit.data._atomic import replaced_atomically
 from mlrkit.data.digit_render import COUNT_PROBS, Style, compose_scene, scene_classes
 from mlrkit.data.digits_summary import DigitScenesSummary, summarize_digit_scenes
 from mlrkit.data.errors import DatasetError
@@ -133,9 +135,10 @@ def make_digit_scenes(
     settings (``make_digit_scenes(root, **SCENE_VARIANTS["hard"])``).
 
     Args:
-        root: output folder; ``train/``, ``val/`` and ``annotations/`` are created inside it,
-            existing files of the same name are overwritten and numbered scenes beyond the new
-            counts (left by an earlier, larger run) are removed.
+        root: output folder, holding ``train/``, ``val/`` and ``annotations/`` afterwards. It
+            is written as a whole: the files go to a hidden sibling folder first, which replaces
+            ``root`` (an earlier generated dataset there is deleted, nothing of it is kept) only
+            once complete; a failure or interrupt midway leaves ``root`` as it was.
         seed: the only source of randomness; the same seed gives byte-identical files.
         n_train: number of training scenes.
         n_val: number of validation scenes.
@@ -175,33 +178,44 @@ def make_digit_scenes(
     options = {k: v for k, v in locals().items() if k not in ("root", "progress")}
     root = Path(root)
     _refuse_foreign_folder(root)
-    root.mkdir(parents=True, exist_ok=True)
+    with replaced_atomically(root) as folder:
+        _write_scenes(folder, options, progress)
+    return summarize_digit_scenes(root, pairs=pairs)
+
+
+def _write_scenes(root: Path, options: dict[str, Any], progress: bool) -> None:
+    """Write every file of the dataset into the (new, empty) folder ``root``."""
+    o = SimpleNamespace(**options)
     (root / MARKER).write_text(json.dumps(_jsonable(options)))
     digits = load_digits()
     images, labels = digits.images, digits.target  # (1797, 8, 8), (1797,)
-    sources = split_source_digits(labels, val_source_fraction, np.random.default_rng([seed, 0]))
-    partner = {a: b for a, b in pairs} | {b: a for a, b in pairs}
-    style = Style(
-        image_size, tuple(digit_size), max_overlap, clutter, noise, occlusion, distractors
+    sources = split_source_digits(
+        labels, o.val_source_fraction, np.random.default_rng([o.seed, 0])
     )
-    (root / "annotations").mkdir(parents=True, exist_ok=True)
-    for split_index, (split, count) in enumerate(zip(_SPLITS, (n_train, n_val), strict=True)):
-        rng = np.random.default_rng([seed, split_index + 1])
+    partner = {a: b for a, b in o.pairs} | {b: a for a, b in o.pairs}
+    style = Style(
+        o.image_size, tuple(o.digit_size), o.max_overlap, o.clutter, o.noise, o.occlusion,
+        o.distractors,
+    )  # fmt: skip
+    (root / "annotations").mkdir()
+    for split_index, (split, count) in enumerate(zip(_SPLITS, (o.n_train, o.n_val), strict=True)):
+        rng = np.random.default_rng([o.seed, split_index + 1])
         pool = {c: sources[split][labels[sources[split]] == c] for c in range(10)}
-        (root / split).mkdir(exist_ok=True)
+        (root / split).mkdir()
         records, annotations = [], []
         for image_id in tqdm(range(1, count + 1), desc=split, disable=not progress):
-            classes = scene_classes(rng, partner, pair_prob, count_probs)
+            classes = scene_classes(rng, partner, o.pair_prob, o.count_probs)
             pixels, anns = compose_scene(rng, images, pool, classes, style)
             file_name = f"{image_id:06d}.jpg"
-            Image.fromarray(pixels).save(root / split / file_name, quality=jpeg_quality)
+            Image.fromarray(pixels).save(root / split / file_name, quality=o.jpeg_quality)
             records.append(
-                {"id": image_id, "file_name": file_name, "width": image_size, "height": image_size}
-            )
+                {"id": image_id, "file_name": file_name, "width": o.image_size,
+                 "height": o.image_size}
+            )  # fmt: skip
             for ann in anns:
                 annotations.append({"id": len(annotations) + 1, "image_id": image_id, **ann})
         coco = {
-            "info": {"description": _DESCRIPTION, "seed": seed, "split": split},
+            "info": {"description": _DESCRIPTION, "seed": o.seed, "split": split},
             "images": records,
             "annotations": annotations,
             "categories": [
@@ -211,11 +225,6 @@ def make_digit_scenes(
         }
         with open(root / "annotations" / f"instances_{split}.json", "w", encoding="utf-8") as f:
             json.dump(coco, f, separators=(",", ":"))
-        # Scenes left over from an earlier, larger run would sit beside the new ones unlisted.
-        for stale in (root / split).glob("[0-9]" * 6 + ".jpg"):
-            if int(stale.stem) > count:
-                stale.unlink()
-    return summarize_digit_scenes(root, pairs=pairs)
 
 
 def _jsonable(options: dict[str, Any]) -> dict[str, Any]:
@@ -266,6 +275,11 @@ def is_digit_scenes_root(root: str | Path) -> bool:
 
 
 def _refuse_foreign_folder(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise DatasetError(
+            f"{root} is a file, not a folder; refusing to replace it. Generate into an empty or "
+            "new folder (the default is data/digits)."
+        )
     if root.is_dir() and any(root.iterdir()) and not is_digit_scenes_root(root):
         raise DatasetError(
             f"{root} already holds files that are not mlrkit's embedded digit scenes; refusing "
