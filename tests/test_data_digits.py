@@ -63,6 +63,9 @@ def test_layout_and_coco_structure(scenes: tuple[Path, object]) -> None:
         assert [c["id"] for c in coco["categories"]] == list(range(1, 11))
         assert tuple(c["name"] for c in coco["categories"]) == DIGIT_CLASSES
         assert len(coco["images"]) == count
+        assert [a["id"] for a in coco["annotations"]] == list(
+            range(1, len(coco["annotations"]) + 1)
+        )
         assert sorted(p.name for p in (root / split).glob("*.jpg")) == sorted(
             im["file_name"] for im in coco["images"]
         )

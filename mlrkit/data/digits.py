@@ -229,10 +229,10 @@ def _write_scenes(root: Path, options: dict[str, Any], progress: bool) -> None:
                 {"id": image_id, "file_name": file_name, "width": o.image_size,
                  "height": o.image_size}
             )  # fmt: skip
-            clean += [{"id": len(clean) + 1, "image_id": image_id, **ann} for ann in anns]
+            clean += _numbered(anns, image_id, start=len(clean) + 1)
             if noisy:
                 anns, planted = plant_label_errors(noise_rng, anns, partner, o.label_noise)
-                given += [{"id": len(given) + 1, "image_id": image_id, **ann} for ann in anns]
+                given += _numbered(anns, image_id, start=len(given) + 1)
                 errors += [(image_id, file_name, *error) for error in planted]
         info = {"description": _DESCRIPTION, "seed": o.seed, "split": split}
         if noisy:
@@ -243,6 +243,11 @@ def _write_scenes(root: Path, options: dict[str, Any], progress: bool) -> None:
             )
         else:
             _write_coco(root, split, info, records, clean)
+
+
+def _numbered(annotations: list[dict], image_id: int, start: int) -> list[dict]:
+    """The annotations of one image with their COCO ids (``start``, ``start + 1``, ...)."""
+    return [{"id": start + k, "image_id": image_id, **ann} for k, ann in enumerate(annotations)]
 
 
 def _write_coco(
