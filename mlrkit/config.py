@@ -49,7 +49,8 @@ class DataConfig:
         generate_if_missing: for ``digits``, write the embedded dataset when ``root`` is missing
             (or was generated with other options than ``generate``).
         generate: for ``digits``, how the embedded dataset is made: ``{"variant": "hard"}``
-            and/or ``mlrkit.data.make_digit_scenes`` keywords (see ``scene_options``).
+            and/or ``mlrkit.data.make_digit_scenes`` keywords (see ``scene_options``), e.g.
+            ``{"label_noise": {"missing": 0.05}}`` for planted label errors.
         policy: extra keyword arguments for ``build_dataset`` (e.g. VOC ``difficult``).
     """
 

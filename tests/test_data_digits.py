@@ -63,6 +63,9 @@ def test_layout_and_coco_structure(scenes: tuple[Path, object]) -> None:
         assert [c["id"] for c in coco["categories"]] == list(range(1, 11))
         assert tuple(c["name"] for c in coco["categories"]) == DIGIT_CLASSES
         assert len(coco["images"]) == count
+        assert [a["id"] for a in coco["annotations"]] == list(
+            range(1, len(coco["annotations"]) + 1)
+        )
         assert sorted(p.name for p in (root / split).glob("*.jpg")) == sorted(
             im["file_name"] for im in coco["images"]
         )
@@ -164,3 +167,57 @@ def test_ensure_generates_missing_or_partial_data_and_leaves_complete_data_alone
     ensure_digit_scenes(root, n_train=4, n_val=3)  # regenerated
     assert (root / "annotations" / "instances_val.json").is_file()
     assert len(list((root / "val").glob("*.jpg"))) == 3
+
+
+def _failing_after(monkeypatch: pytest.MonkeyPatch, scenes: int, error: BaseException) -> None:
+    """Make the generator's scene composer raise ``error`` after ``scenes`` scenes."""
+    import mlrkit.data.digits as digits_module
+
+    real, calls = digits_module.compose_scene, []
+
+    def compose(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) > scenes:
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(digits_module, "compose_scene", compose)
+
+
+@pytest.mark.parametrize("error", [RuntimeError("disk full"), KeyboardInterrupt()])
+def test_a_generation_that_fails_midway_leaves_the_earlier_dataset_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
+) -> None:
+    root = tmp_path / "digits"
+    make_digit_scenes(root, seed=1, n_train=12, n_val=4)
+    before = _tree_hashes(root)
+    _failing_after(monkeypatch, 5, error)
+    with pytest.raises(type(error)):
+        make_digit_scenes(root, seed=2, n_train=20, n_val=6)
+    assert _tree_hashes(root) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits"]  # no temporary folder left
+
+
+def test_a_first_generation_that_fails_midway_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _failing_after(monkeypatch, 3, RuntimeError("disk full"))
+    with pytest.raises(RuntimeError, match="disk full"):
+        ensure_digit_scenes(tmp_path / "digits", n_train=10, n_val=4)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_regenerating_replaces_the_folder_as_a_whole(tmp_path: Path) -> None:
+    root = tmp_path / "digits"
+    make_digit_scenes(root, seed=1, n_train=6, n_val=2)
+    make_digit_scenes(root, seed=2, n_train=5, n_val=2)
+    make_digit_scenes(tmp_path / "fresh", seed=2, n_train=5, n_val=2)
+    assert _tree_hashes(root) == _tree_hashes(tmp_path / "fresh")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits", "fresh"]
+
+
+def test_a_file_in_place_of_the_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "digits").write_text("notes")
+    with pytest.raises(DatasetError, match="is a file"):
+        make_digit_scenes(tmp_path / "digits", n_train=2, n_val=1)
+    assert (tmp_path / "digits").read_text() == "notes"

@@ -1,5 +1,8 @@
 """Data layer: the embedded digit-scene dataset, COCO / VOC / CSV loaders, transforms, downloads.
 
+The digit scenes can carry planted label errors with the truth kept (``make_digit_scenes(...,
+label_noise=...)``, read back with :func:`label_errors`).
+
 Every dataset item is ``(image: FloatTensor[3, H, W], target: FloatTensor[K])`` with target values
 in {1, 0, -1 (ignore)}; every dataset has ``classes`` (K names) and ``targets`` (``(N, K)``, for
 statistics without decoding images). Training loaders reseed per epoch
@@ -40,6 +43,7 @@ from mlrkit.data.errors import (
 )
 from mlrkit.data.factory import DATASET_KINDS, build_dataset, policy_options
 from mlrkit.data.images import MultiLabelDataset, default_transform, load_rgb
+from mlrkit.data.label_noise import NOISE_KINDS, label_errors
 from mlrkit.data.loaders import (
     CachedDataset,
     LimitedDataset,
@@ -55,6 +59,7 @@ __all__ = [
     "DATASET_KINDS",
     "DEFAULT_PAIRS",
     "DIGIT_CLASSES",
+    "NOISE_KINDS",
     "VOC_CLASSES",
     "VOC_FILES",
     "AnnotationError",
@@ -86,6 +91,7 @@ __all__ = [
     "eval_transform",
     "extract_archive",
     "is_digit_scenes_root",
+    "label_errors",
     "load_coco",
     "load_rgb",
     "make_digit_scenes",

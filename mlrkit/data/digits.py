@@ -23,14 +23,19 @@ defaults, measured on 6,000 scenes; other pairs stay near or below 1).
 Train and val draw from disjoint source digits: the 1,797 digits are split per class first
 (``val_source_fraction`` of each class goes to val), then each split composes only from its own
 pool. Everything follows from ``seed``: the same seed gives byte-identical files.
+
+``label_noise`` plants label errors (missing, spurious and swapped labels) in the training split
+and keeps the truth beside them (clean annotations and a list of the errors): see
+:mod:`mlrkit.data.label_noise`. The images do not change.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -38,9 +43,11 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from tqdm.auto import tqdm
 
+from mlrkit.data._atomic import replaced_atomically
 from mlrkit.data.digit_render import COUNT_PROBS, Style, compose_scene, scene_classes
 from mlrkit.data.digits_summary import DigitScenesSummary, summarize_digit_scenes
 from mlrkit.data.errors import DatasetError
+from mlrkit.data.label_noise import check_label_noise, error_table, plant_label_errors
 from mlrkit.errors import InvalidInputError
 
 __all__ = [
@@ -125,6 +132,8 @@ def make_digit_scenes(
     distractors: int = 0,
     val_source_fraction: float = 0.25,
     jpeg_quality: int = 92,
+    label_noise: Mapping[str, float] | None = None,
+    noise_splits: Sequence[str] = ("train",),
     progress: bool = False,
 ) -> DigitScenesSummary:
     """Write the embedded multi-label digit-scene dataset (see the module docstring).
@@ -133,9 +142,10 @@ def make_digit_scenes(
     settings (``make_digit_scenes(root, **SCENE_VARIANTS["hard"])``).
 
     Args:
-        root: output folder; ``train/``, ``val/`` and ``annotations/`` are created inside it,
-            existing files of the same name are overwritten and numbered scenes beyond the new
-            counts (left by an earlier, larger run) are removed.
+        root: output folder, holding ``train/``, ``val/`` and ``annotations/`` afterwards. It
+            is written as a whole: the files go to a hidden sibling folder first, which replaces
+            ``root`` (an earlier generated dataset there is deleted, nothing of it is kept) only
+            once complete; a failure or interrupt midway leaves ``root`` as it was.
         seed: the only source of randomness; the same seed gives byte-identical files.
         n_train: number of training scenes.
         n_val: number of validation scenes.
@@ -151,6 +161,14 @@ def make_digit_scenes(
         distractors: unlabelled half-digits (of any class) drawn under the digits per scene.
         val_source_fraction: fraction of each class's source digits reserved for val.
         jpeg_quality: JPEG quality of the written scenes.
+        label_noise: planted label errors, as rates per kind, e.g. ``{"missing": 0.05,
+            "spurious": 0.05, "swapped": 0.05}`` (each in [0, 0.5], a kind left out is 0):
+            missing per drawn label, swapped per drawn label whose ``pairs`` partner is not
+            drawn, spurious per image (:mod:`mlrkit.data.label_noise` has the exact rules). The
+            loader serves the noisy labels; the clean ones and the list of errors are kept
+            beside them (read with :func:`~mlrkit.data.label_errors`). The images are the same
+            with and without noise.
+        noise_splits: the splits that get the noise (default: train only).
         progress: show a tqdm progress bar.
 
     Returns:
@@ -159,7 +177,8 @@ def make_digit_scenes(
     Raises:
         DatasetError: ``root`` already holds files that are not the embedded dataset (a user's
             folder is never written into).
-        InvalidInputError: inconsistent options (digits larger than the scene, bad probabilities).
+        InvalidInputError: inconsistent options (digits larger than the scene, bad probabilities,
+            label-noise rates outside [0, 0.5]).
     """
     if not digit_size[0] <= digit_size[1] <= image_size:
         raise InvalidInputError(
@@ -172,50 +191,79 @@ def make_digit_scenes(
             f"occlusion must be in [0, 1] (got {occlusion}), distractors and noise >= 0 "
             f"(got {distractors}, {noise})"
         )
+    label_noise, noise_splits = check_label_noise(label_noise, noise_splits)
     options = {k: v for k, v in locals().items() if k not in ("root", "progress")}
     root = Path(root)
     _refuse_foreign_folder(root)
-    root.mkdir(parents=True, exist_ok=True)
+    with replaced_atomically(root) as folder:
+        _write_scenes(folder, options, progress)
+    return summarize_digit_scenes(root, pairs=pairs)
+
+
+def _write_scenes(root: Path, options: dict[str, Any], progress: bool) -> None:
+    """Write every file of the dataset into the (new, empty) folder ``root``."""
+    o = SimpleNamespace(**options)
     (root / MARKER).write_text(json.dumps(_jsonable(options)))
     digits = load_digits()
     images, labels = digits.images, digits.target  # (1797, 8, 8), (1797,)
-    sources = split_source_digits(labels, val_source_fraction, np.random.default_rng([seed, 0]))
-    partner = {a: b for a, b in pairs} | {b: a for a, b in pairs}
+    sources = split_source_digits(labels, o.val_source_fraction, np.random.default_rng([o.seed, 0]))
+    partner = {a: b for a, b in o.pairs} | {b: a for a, b in o.pairs}
     style = Style(
-        image_size, tuple(digit_size), max_overlap, clutter, noise, occlusion, distractors
-    )
-    (root / "annotations").mkdir(parents=True, exist_ok=True)
-    for split_index, (split, count) in enumerate(zip(_SPLITS, (n_train, n_val), strict=True)):
-        rng = np.random.default_rng([seed, split_index + 1])
+        o.image_size, tuple(o.digit_size), o.max_overlap, o.clutter, o.noise, o.occlusion,
+        o.distractors,
+    )  # fmt: skip
+    (root / "annotations").mkdir()
+    for split_index, (split, count) in enumerate(zip(_SPLITS, (o.n_train, o.n_val), strict=True)):
+        rng = np.random.default_rng([o.seed, split_index + 1])
+        noisy = o.label_noise is not None and split in o.noise_splits
+        noise_rng = np.random.default_rng([o.seed, split_index + 1, 1])  # never the drawing's
         pool = {c: sources[split][labels[sources[split]] == c] for c in range(10)}
-        (root / split).mkdir(exist_ok=True)
-        records, annotations = [], []
+        (root / split).mkdir()
+        records, clean, given, errors = [], [], [], []
         for image_id in tqdm(range(1, count + 1), desc=split, disable=not progress):
-            classes = scene_classes(rng, partner, pair_prob, count_probs)
+            classes = scene_classes(rng, partner, o.pair_prob, o.count_probs)
             pixels, anns = compose_scene(rng, images, pool, classes, style)
             file_name = f"{image_id:06d}.jpg"
-            Image.fromarray(pixels).save(root / split / file_name, quality=jpeg_quality)
+            Image.fromarray(pixels).save(root / split / file_name, quality=o.jpeg_quality)
             records.append(
-                {"id": image_id, "file_name": file_name, "width": image_size, "height": image_size}
+                {"id": image_id, "file_name": file_name, "width": o.image_size,
+                 "height": o.image_size}
+            )  # fmt: skip
+            clean += _numbered(anns, image_id, start=len(clean) + 1)
+            if noisy:
+                anns, planted = plant_label_errors(noise_rng, anns, partner, o.label_noise)
+                given += _numbered(anns, image_id, start=len(given) + 1)
+                errors += [(image_id, file_name, *error) for error in planted]
+        info = {"description": _DESCRIPTION, "seed": o.seed, "split": split}
+        if noisy:
+            _write_coco(root, f"{split}_clean", info | {"labels": "clean"}, records, clean)
+            _write_coco(root, split, info | {"label_noise": o.label_noise}, records, given)
+            (root / "annotations" / f"label_errors_{split}.csv").write_text(
+                error_table(errors, DIGIT_CLASSES), encoding="utf-8"
             )
-            for ann in anns:
-                annotations.append({"id": len(annotations) + 1, "image_id": image_id, **ann})
-        coco = {
-            "info": {"description": _DESCRIPTION, "seed": seed, "split": split},
-            "images": records,
-            "annotations": annotations,
-            "categories": [
-                {"id": i + 1, "name": name, "supercategory": "digit"}
-                for i, name in enumerate(DIGIT_CLASSES)
-            ],
-        }
-        with open(root / "annotations" / f"instances_{split}.json", "w", encoding="utf-8") as f:
-            json.dump(coco, f, separators=(",", ":"))
-        # Scenes left over from an earlier, larger run would sit beside the new ones unlisted.
-        for stale in (root / split).glob("[0-9]" * 6 + ".jpg"):
-            if int(stale.stem) > count:
-                stale.unlink()
-    return summarize_digit_scenes(root, pairs=pairs)
+        else:
+            _write_coco(root, split, info, records, clean)
+
+
+def _numbered(annotations: list[dict], image_id: int, start: int) -> list[dict]:
+    """The annotations of one image with their COCO ids (``start``, ``start + 1``, ...)."""
+    return [{"id": start + k, "image_id": image_id, **ann} for k, ann in enumerate(annotations)]
+
+
+def _write_coco(
+    root: Path, stem: str, info: dict[str, Any], images: list[dict], annotations: list[dict]
+) -> None:
+    coco = {
+        "info": info,
+        "images": images,
+        "annotations": annotations,
+        "categories": [
+            {"id": i + 1, "name": name, "supercategory": "digit"}
+            for i, name in enumerate(DIGIT_CLASSES)
+        ],
+    }
+    with open(root / "annotations" / f"instances_{stem}.json", "w", encoding="utf-8") as f:
+        json.dump(coco, f, separators=(",", ":"))
 
 
 def _jsonable(options: dict[str, Any]) -> dict[str, Any]:
@@ -231,7 +279,7 @@ def scene_options(variant: str = "standard", **overrides: Any) -> dict[str, Any]
         (5000, 3)
 
     Raises:
-        InvalidInputError: unknown variant or keyword.
+        InvalidInputError: unknown variant or keyword, or bad ``label_noise`` / ``noise_splits``.
     """
     if variant not in SCENE_VARIANTS:
         raise InvalidInputError(
@@ -243,7 +291,10 @@ def scene_options(variant: str = "standard", **overrides: Any) -> dict[str, Any]
         raise InvalidInputError(
             f"unknown digit-scene option(s) {unknown}; valid: variant, {', '.join(sorted(allowed))}"
         )
-    return SCENE_VARIANTS[variant] | overrides
+    options = SCENE_VARIANTS[variant] | overrides
+    if "label_noise" in options or "noise_splits" in options:
+        check_label_noise(options.get("label_noise"), options.get("noise_splits", ("train",)))
+    return options
 
 
 def is_digit_scenes_root(root: str | Path) -> bool:
@@ -266,6 +317,11 @@ def is_digit_scenes_root(root: str | Path) -> bool:
 
 
 def _refuse_foreign_folder(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise DatasetError(
+            f"{root} is a file, not a folder; refusing to replace it. Generate into an empty or "
+            "new folder (the default is data/digits)."
+        )
     if root.is_dir() and any(root.iterdir()) and not is_digit_scenes_root(root):
         raise DatasetError(
             f"{root} already holds files that are not mlrkit's embedded digit scenes; refusing "
@@ -309,7 +365,12 @@ def ensure_digit_scenes(root: str | Path, **options: Any) -> Path:
 def _wanted(options: dict[str, Any]) -> dict[str, Any]:
     parameters = inspect.signature(make_digit_scenes).parameters
     defaults = {n: p.default for n, p in parameters.items() if n not in ("root", "progress")}
-    return _jsonable(defaults | {k: v for k, v in options.items() if k != "progress"})
+    wanted = defaults | {k: v for k, v in options.items() if k != "progress"}
+    # The normal form make_digit_scenes records: {"missing": 0.1} is all three kinds, 0 for two.
+    wanted["label_noise"], wanted["noise_splits"] = check_label_noise(
+        wanted["label_noise"], wanted["noise_splits"]
+    )
+    return _jsonable(wanted)
 
 
 def _saved_options(root: Path) -> dict[str, Any]:
@@ -318,4 +379,8 @@ def _saved_options(root: Path) -> dict[str, Any]:
         saved = json.loads((root / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         saved = {}
-    return _wanted(saved if isinstance(saved, dict) else {})
+    saved = saved if isinstance(saved, dict) else {}
+    try:
+        return _wanted(saved)
+    except InvalidInputError:  # an edited marker: compare as written, so it differs
+        return _jsonable(saved)
