@@ -374,4 +374,3 @@ def write_student_notebooks(source_folder: str | Path, out_folder: str | Path) -
         text = nbformat.writes(student)
         write_text(target, text if text.endswith("\n") else text + "\n")
     return targets
-

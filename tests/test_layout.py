@@ -15,7 +15,7 @@ PACKAGE = ROOT / "mlrkit"
 # finished runs, the feature-space tools or the command line.
 SCIENCE = ("data", "models", "losses", "metrics")
 HIGHER = (
-    "train", "runs", "explore", "viz", "ablation", "ablation_tables", "notebook", "exercises",
+    "train", "runs", "explore", "audit", "viz", "ablation", "ablation_tables", "notebook", "exercises",
     "cli", "presets",
 )  # fmt: skip
 IMPORT = re.compile(r"^\s*(?:from|import)\s+mlrkit\.(\w+)", re.M)

@@ -42,11 +42,13 @@ from mlrkit.data.errors import (
     UnknownClassError,
 )
 from mlrkit.data.factory import DATASET_KINDS, build_dataset, policy_options
+from mlrkit.data.folds import assign_folds, check_holdout, holdout_indices
 from mlrkit.data.images import MultiLabelDataset, default_transform, load_rgb
 from mlrkit.data.label_noise import NOISE_KINDS, label_errors
 from mlrkit.data.loaders import (
     CachedDataset,
     LimitedDataset,
+    SubsetDataset,
     eval_loader,
     set_loader_epoch,
     train_loader,
@@ -73,6 +75,10 @@ __all__ = [
     "EmptyDatasetError",
     "ImageFileError",
     "LimitedDataset",
+    "SubsetDataset",
+    "assign_folds",
+    "check_holdout",
+    "holdout_indices",
     "MissingFileError",
     "MultiLabelDataset",
     "RemoteFile",

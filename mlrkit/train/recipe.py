@@ -23,10 +23,13 @@ from mlrkit.config import Config, DataConfig
 from mlrkit.data import (
     CachedDataset,
     LimitedDataset,
+    SubsetDataset,
     build_dataset,
+    check_holdout,
     ensure_digit_scenes,
     eval_loader,
     eval_transform,
+    holdout_indices,
     policy_options,
     scene_options,
     train_loader,
@@ -63,8 +66,9 @@ def check_config(cfg: Config) -> Config:
     ``loss.objective_kwargs`` against the loss setup's options (and its values against the
     objective's own checks, on a tiny probe), ``model.head_kwargs`` against the head's,
     ``data.policy`` against the dataset loader's, ``data.generate`` against the digit-scene
-    options, so a typo fails when the config is built, naming the field, the bad key and the
-    valid keys, not after the datasets are loaded.
+    options, ``data.holdout`` against :func:`mlrkit.data.check_holdout`, so a typo fails when
+    the config is built, naming the field, the bad key and the valid keys, not after the
+    datasets are loaded.
 
     Raises:
         ConfigError: an unknown key.
@@ -88,6 +92,11 @@ def check_config(cfg: Config) -> Config:
             scene_options(**cfg.data.generate)
         except InvalidInputError as err:
             raise ConfigError(f"data.generate: {err}") from None
+    if cfg.data.holdout:
+        try:
+            check_holdout(cfg.data.holdout)
+        except InvalidInputError as err:
+            raise ConfigError(str(err)) from None
     # The objective's constructor owns the checks of its values (a negative disc_weight, say):
     # build a tiny one now, so a bad value fails before any data or model is built. The
     # global RNG is left as it was (the probe's initialisation draws from it).
@@ -124,6 +133,9 @@ def build_split(data: DataConfig, split: str, mean: Any, std: Any, train: bool) 
         transform = eval_transform(data.image_size, mean, std)
     root = data.root if (train or data.val_root is None) else data.val_root
     dataset = build_dataset(data.kind, root, split, transform=transform, **data.policy)
+    if train and data.holdout:  # cross-fitting: the held-out fold is never trained on
+        kept, _ = holdout_indices(len(dataset), data.holdout)
+        dataset = SubsetDataset(dataset, kept)
     limit = data.limit_train if train else data.limit_val
     if limit is not None:
         dataset = LimitedDataset(dataset, limit)

@@ -1,34 +1,14 @@
-"""Experiment configuration: one tree of dataclasses, validation, overrides, JSON round trip.
+"""The config's schema: five sections of dataclasses, and the checks of their values.
 
-A :class:`Config` holds five sections (``data``, ``model``, ``loss``, ``optim``, ``train``). Named
-presets (``digits``, ``voc07``, ``coco14``) are in :mod:`mlrkit.presets`; a loss setup (``bce``,
-``asl``, ``disc-contrastive``, ``disc-center``, ``sadcl``) selects the objective. The config is
-saved as ``config.json`` in every run directory and as a plain dict inside every checkpoint, so a
-run can be rebuilt from either.
-
-Example:
-    >>> from mlrkit.presets import preset
-    >>> cfg = preset("digits", loss="disc-contrastive")
-    >>> cfg = apply_overrides(cfg, ["train.epochs=3", "optim.lr=0.001"])
-    >>> config_from_dict(config_to_dict(cfg)) == cfg
-    True
-    >>> voc = apply_overrides(preset("voc07"), ['loss.objective_kwargs={"disc_weight": 0.5}'])
-    >>> voc.loss.objective_kwargs  # merged into the preset's dict
-    {'reduction': 'mean', 'disc_weight': 0.5}
+Public names are re-exported by :mod:`mlrkit.config`; import them from there.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import types
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mlrkit.errors import ConfigError
-from mlrkit.files import write_text
 
 
 @dataclass
@@ -52,6 +32,8 @@ class DataConfig:
             and/or ``mlrkit.data.make_digit_scenes`` keywords (see ``scene_options``), e.g.
             ``{"label_noise": {"missing": 0.05}}`` for planted label errors.
         policy: extra keyword arguments for ``build_dataset`` (e.g. VOC ``difficult``).
+        holdout: train on every fold of the training split but one, for cross-fitting:
+            ``{"folds": F, "fold": f, "seed": s}`` (see ``mlrkit.data.folds``); empty: all.
     """
 
     kind: str = "digits"
@@ -69,6 +51,7 @@ class DataConfig:
     generate_if_missing: bool = True
     generate: dict[str, Any] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
+    holdout: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -272,126 +255,3 @@ def validate(cfg: Config) -> Config:
         if not ok:
             raise ConfigError(message)
     return cfg
-
-
-def config_to_dict(cfg: Config) -> dict[str, Any]:
-    """A JSON-ready plain dict (tuples become lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
-
-
-_SCALARS: dict[Any, tuple] = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}
-
-
-def _coerce(value: Any, hint: Any, where: str) -> Any:
-    """Convert a JSON value to the dataclass field type ``hint`` (tuples, unions, dataclasses)."""
-    origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return _from_dict(hint, value, where)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if value is None and type(None) in args:
-            return None
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(value, arg, where)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{where}: {value!r} does not match {hint}")
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        (item,) = typing.get_args(hint)[:1]
-        return tuple(_coerce(v, item, where) for v in value)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return dict(value)
-    if hint is Any:
-        return value
-    # bool is an int subclass: only a JSON true/false is a bool, and never an int or float.
-    if hint in _SCALARS and isinstance(value, _SCALARS[hint]):
-        if hint is bool or not isinstance(value, bool):
-            return float(value) if hint is float else value
-    raise ConfigError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
-
-
-def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
-    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
-    return cls(**kwargs)
-
-
-def config_from_dict(data: dict[str, Any]) -> Config:
-    """Rebuild a :class:`Config` from :func:`config_to_dict` output (missing keys get defaults)."""
-    return validate(_from_dict(Config, data, ""))
-
-
-def save_config(cfg: Config, path: str | Path) -> Path:
-    """Write ``cfg`` as indented JSON to ``path``, atomically (a crash leaves the old file or
-    the new one, never half of one)."""
-    return write_text(path, json.dumps(config_to_dict(cfg), indent=2) + "\n")
-
-
-def load_config(path: str | Path) -> Config:
-    """Read a config written by :func:`save_config` (e.g. ``runs/x/config.json``)."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"cannot read config {path}: {err}") from err
-    return config_from_dict(data)
-
-
-def apply_overrides(cfg: Config, overrides: typing.Iterable[str]) -> Config:
-    """Apply ``section.field=value`` strings (values parsed as JSON, else strings).
-
-    Example: ``["optim.lr=3e-4", "model.embed_dim=null", "data.policy={\\"year\\": \\"2012\\"}"]``.
-
-    Dict fields (``data.policy``, ``model.head_kwargs``, ``loss.objective_kwargs``) are merged
-    into the current dict, so an override keeps the preset's other keys (``voc07``'s
-    ``reduction: mean`` survives ``loss.objective_kwargs={"disc_weight": 0.5}``). A key set to
-    ``null`` is removed (``{"reduction": null}`` goes back to the default); ``{}`` changes nothing.
-
-    Returns a new validated config; ``cfg`` is not modified.
-    """
-    data = config_to_dict(cfg)
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        parts = key.strip().split(".")
-        if not sep or len(parts) != 2:
-            raise ConfigError(f"override {item!r} must look like section.field=value")
-        section, name = parts
-        if section not in data or not isinstance(data[section], dict):
-            raise ConfigError(f"override {item!r}: unknown section {section!r}")
-        if name not in data[section]:
-            raise ConfigError(
-                f"override {item!r}: unknown field {name!r}; {section} has {sorted(data[section])}"
-            )
-        hint = typing.get_type_hints(type(getattr(cfg, section)))[name]
-        text = raw.strip()
-        # String fields take the text verbatim (so data.root=2007 stays "2007"), except null
-        # and a quoted JSON string (model.backbone="resnet18" is resnet18).
-        if hint is str or (hint == str | None and text != "null"):
-            quoted = len(text) >= 2 and text[0] == text[-1] == '"'
-            data[section][name] = json.loads(text) if quoted else text
-            continue
-        try:  # JSON: numbers, true/false/null, lists, objects; anything else stays a string
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        if typing.get_origin(hint) is dict:
-            if not isinstance(value, dict):
-                raise ConfigError(
-                    f"override {item!r}: {section}.{name} takes a JSON object, e.g. "
-                    f"{section}.{name}='{{\"key\": 1}}'"
-                )
-            merged = {**data[section][name], **value}
-            value = {k: v for k, v in merged.items() if v is not None}
-        data[section][name] = value
-    return config_from_dict(data)
