@@ -42,8 +42,7 @@ def test_cross_fit_never_scores_an_image_with_a_model_that_trained_on_it(
 ) -> None:
     config = tiny_config("train.epochs=1", loss="bce")
     result = cross_fit(config, tmp_path / "cf", folds=2, seed=3, device="cpu")
-    split = Run.load(result.runs[0], "last", device="cpu").split(config.data.train_split,
-                                                                root=config.data.root)  # fmt: skip
+    split = Run.load(result.runs[0], "last", device="cpu").split(config.data.train_split)
     all_paths = [str(p) for p in split.paths]
     assert list(result.scores["image"]) == all_paths  # every image once, in the split's order
     assert np.array_equal(result.targets, split.targets.numpy())

@@ -15,8 +15,8 @@ PACKAGE = ROOT / "mlrkit"
 # finished runs, the feature-space tools or the command line.
 SCIENCE = ("data", "models", "losses", "metrics")
 HIGHER = (
-    "train", "runs", "explore", "audit", "viz", "ablation", "ablation_tables", "notebook", "exercises",
-    "cli", "presets",
+    "train", "runs", "explore", "audit", "viz", "ablation", "ablation_tables", "notebook",
+    "exercises", "cli", "presets",
 )  # fmt: skip
 IMPORT = re.compile(r"^\s*(?:from|import)\s+mlrkit\.(\w+)", re.M)
 

@@ -63,3 +63,30 @@ def test_every_parameter_gets_a_gradient_under_the_combined_objective(head, setu
     assert all(torch.isfinite(v) for v in terms.values())
     terms["loss"].backward()
     assert _without_gradient({"model": model, "objective": objective}) == []
+
+
+def test_the_training_split_is_read_from_root_even_with_the_eval_transform(
+    tmp_path, tiny_digits
+) -> None:
+    # A CSV run keeps its validation CSV in data.val_root; asking for the training split with
+    # the evaluation transform (an audit, cross-fitting) must still read the training CSV.
+    from mlrkit.config import DataConfig
+    from mlrkit.data import build_dataset
+    from mlrkit.train.recipe import build_split
+
+    scenes = build_dataset("digits", tiny_digits, "train")
+    picked = {"train.csv": range(3), "val.csv": range(3, 5)}
+    names = {name: [scenes.paths[i] for i in rows] for name, rows in picked.items()}
+    for name, rows in picked.items():
+        lines = [
+            f"{scenes.paths[i]},{scenes.classes[int(scenes.targets[i].argmax())]}" for i in rows
+        ]
+        (tmp_path / name).write_text("image,labels\n" + "\n".join(lines) + "\n")
+    data = DataConfig(kind="csv", root=str(tmp_path / "train.csv"),
+                      val_root=str(tmp_path / "val.csv"), generate_if_missing=False,
+                      policy={"classes": list(scenes.classes)})  # fmt: skip
+    mean, std = (0.5,) * 3, (0.25,) * 3
+    train_eval = build_split(data, "train", mean, std, train=False)
+    assert [str(p) for p in train_eval.paths] == [str(p) for p in names["train.csv"]]
+    val = build_split(data, "val", mean, std, train=False)
+    assert [str(p) for p in val.paths] == [str(p) for p in names["val.csv"]]

@@ -84,8 +84,7 @@ def cross_fit(
         holdout = {"folds": folds, "fold": fold, "seed": seed}
         fold_config = apply_overrides(config, ["data.holdout=" + json.dumps(holdout)])
         run = Run.ensure(fold_config, out / f"fold-{fold}", "last", device=device)
-        # the whole training split, with the evaluation transform, from the training root
-        split = run.split(config.data.train_split, root=config.data.root)
+        split = run.split(config.data.train_split)  # all of it, with the eval transform
         assignment = assign_folds(len(split), folds, seed)
         held_out = np.flatnonzero(assignment == fold)
         frame = run.scores(SubsetDataset(split, held_out))

@@ -131,7 +131,10 @@ def build_split(data: DataConfig, split: str, mean: Any, std: Any, train: bool) 
         )
     else:
         transform = eval_transform(data.image_size, mean, std)
-    root = data.root if (train or data.val_root is None) else data.val_root
+    # val_root serves the validation split only: the training split of a run is read from
+    # root whatever the transform (cross-fitting and audits score it with the eval transform)
+    use_val_root = data.val_root is not None and not train and split == data.val_split
+    root = data.val_root if use_val_root else data.root
     dataset = build_dataset(data.kind, root, split, transform=transform, **data.policy)
     if train and data.holdout:  # cross-fitting: the held-out fold is never trained on
         kept, _ = holdout_indices(len(dataset), data.holdout)
