@@ -143,7 +143,7 @@ def exact_neighbors(
     row, slot = np.nonzero(take)
     col = index[row, slot]
     sim = np.empty(len(row))
-    step = max(1, BUDGET_BYTES // (16 * d))
+    step = max(1, BUDGET_BYTES // (128 * d))  # two (step, D) float64 gathers: 32 MiB
     for a in range(0, len(row), step):
         sim[a : a + step] = np.einsum("pd,pd->p", zq[row[a : a + step]], zq[col[a : a + step]])
     _place(row, col, np.clip(sim, -1.0, 1.0), out_i, out_s)
