@@ -91,10 +91,11 @@ only within one space (``"features"`` or ``"embedding"``) and one split.
 
 Cost: the rows are compared in blocks of whole rows against all rows, so memory stays
 ``O(block x N)`` and every pairwise measure is exact over the rows used; time is
-``O(N^2 D)`` (and about half that again for the nearest neighbours, in bounded memory too). Above ``sample`` present rows a stratified, seeded subsample is used instead (see
+``O(N^2 D)``, plus half that in float32 for the nearest neighbours (also in bounded memory).
+Above ``sample`` present rows a stratified, seeded subsample is used instead (see
 :func:`separation_report`). ``presence_auroc`` is not pairwise: one blocked pass over every row
 for the centroids, one for the scores, then a sort (``O(M D + M log M)``), exact over all rows.
-Everything is computed and accumulated in float64.
+Everything else is computed and accumulated in float64.
 
 This module holds the report's table and the two public functions; the pairwise measures, NC1
 and ``presence_auroc`` are in :mod:`mlrkit.explore._measures`, the subsample in
