@@ -249,6 +249,31 @@ def test_blocks_give_the_same_numbers_as_one_pass(monkeypatch):
     pd.testing.assert_frame_equal(blocked, whole, rtol=0, atol=1e-12)
 
 
+def old_knn_precision(vectors, labels, groups):
+    """kNN@1 as the report computed it before it used cosine_topk: float64 cosines, clipped,
+    other groups only, ``argmax`` (ties to the first row); per class, then overall."""
+    z = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    gram = np.clip(z @ z.T, -1.0, 1.0)
+    gram[groups[:, None] == groups[None, :]] = -np.inf
+    best = gram.argmax(axis=1)
+    valid = np.isfinite(gram[np.arange(len(z)), best])
+    hit = labels[best] == labels
+    per_class = [hit[valid & (labels == c)].mean() for c in np.unique(labels)]
+    return np.array([*per_class, hit[valid].mean()])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_knn_precision_equals_the_float64_search_it_replaced(seed):
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(300, 8))
+    vectors[rng.integers(0, 300, 60)] = vectors[rng.integers(0, 300, 60)]  # duplicates: ties
+    vectors[:40] = np.round(vectors[:40])  # equal cosines between different vectors
+    labels, groups = rng.integers(0, 4, 300), rng.integers(0, 120, 300)
+    report = separation_report(vectors, labels, groups, sample=None)
+    expected = old_knn_precision(vectors, labels, groups)
+    np.testing.assert_allclose(report["knn_precision_at_1"], expected, rtol=0, atol=1e-15)
+
+
 def test_nc1_equals_the_explicit_pinv_formula_when_S_B_is_rank_deficient():
     rng = np.random.default_rng(4)
     k, d = 3, 10  # S_B has rank K - 1 = 2 in 10 dimensions

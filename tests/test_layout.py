@@ -37,7 +37,8 @@ def test_the_training_side_never_imports_the_tools_built_on_it() -> None:
         f"{path.relative_to(ROOT)} imports mlrkit.{name}"
         for path in sorted((PACKAGE / "train").rglob("*.py"))
         for name in IMPORT.findall(path.read_text())
-        if name in ("runs", "explore", "viz", "ablation", "ablation_tables", "notebook", "cli")
+        if name
+        in ("runs", "explore", "audit", "viz", "ablation", "ablation_tables", "notebook", "cli")
     ]
     assert offenders == []
 
@@ -206,6 +207,7 @@ def test_plots_never_load_runs_and_explore_never_imports_the_run_object() -> Non
         for package, banned in (
             ("viz", ("train", "runs", "explore", "ablation", "demo", "notebook", "cli")),
             ("explore", ("runs", "ablation", "demo", "notebook", "cli")),
+            ("audit", ("train", "runs", "ablation", "demo", "notebook", "cli")),
         )
         for path in sorted((PACKAGE / package).rglob("*.py"))
         for name in IMPORT.findall(path.read_text())

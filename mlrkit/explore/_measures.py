@@ -1,5 +1,6 @@
 """The measures of :func:`~mlrkit.explore.separation_report` that need every pair of rows or
-every row: the blocked pass over ``Z Z^T``, the silhouette, NC1 and ``presence_auroc``.
+every row: the blocked pass over ``Z Z^T``, the silhouette, NC1 and ``presence_auroc`` (the
+nearest neighbour of kNN@1 is :func:`mlrkit.metrics.cosine_topk`'s).
 
 The definitions are in :mod:`mlrkit.explore.separation`'s docstring; everything here computes
 and accumulates in float64, in blocks of whole rows so that memory stays ``O(block x N)``.
@@ -24,12 +25,11 @@ MAX_BLOCK_ROWS = 4096
 def pairwise(z: np.ndarray, y: np.ndarray, g: np.ndarray, onehot: np.ndarray) -> dict[str, Any]:
     """Every measure that needs all pairs, in one blocked pass over ``G = Z Z^T``.
 
-    Returns per-row class distance sums ``(N, K)`` (silhouette), the class of each row's
-    nearest other-group row ``(N,)`` (-1: none), and the alignment and uniformity sums.
+    Returns per-row class distance sums ``(N, K)`` (silhouette) and the alignment and
+    uniformity sums.
     """
     n, num_classes = onehot.shape
     class_dist = np.empty((n, num_classes))
-    nearest = np.full(n, -1, dtype=np.int64)
     align_sum = uniform_sum = 0.0
     align_pairs = 0
     block = int(np.clip(BLOCK_ELEMENTS // n, 1, MAX_BLOCK_ROWS))
@@ -48,13 +48,8 @@ def pairwise(z: np.ndarray, y: np.ndarray, g: np.ndarray, onehot: np.ndarray) ->
         np.multiply(dist, -4.0, out=dist)  # -2 ||z_i - z_j||^2
         np.exp(dist, out=dist)
         uniform_sum += float(dist.sum()) - (hi - lo)  # minus the self pairs, exp(0) = 1
-        gram[~other_group] = -np.inf
-        best = gram.argmax(axis=1)
-        found = np.isfinite(gram[rows, best])
-        nearest[lo:hi] = np.where(found, y[best], -1)
     return {
         "class_dist": class_dist,
-        "nearest": nearest,
         "alignment": align_sum / align_pairs if align_pairs else np.nan,
         "uniformity": np.log(uniform_sum / (n * (n - 1))) if n > 1 else np.nan,
     }

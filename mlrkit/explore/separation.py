@@ -12,7 +12,10 @@ direction and ``mu_G`` the mean of the K class centroids (each class counts once
   the mean over its rows, overall the mean over all rows (``silhouette_score``); in [-1, 1],
   higher = better separated.
 - ``knn_precision_at_1``: the fraction of rows whose cosine-nearest row *of another image* has
-  the same class (ties go to the first row); higher = better.
+  the same class (ties go to the first row); higher = better. The neighbour is
+  :func:`mlrkit.metrics.cosine_topk`'s (exact on the unit rows rounded to multiples of
+  ``2**-26``, so it can differ from a float64 search only between rows whose cosines to the
+  row differ by less than about ``1e-7``).
 - ``intra_cos``: the mean cosine between a row and its class direction, ``cos(z, m_y)``; higher =
   tighter classes. (Per class it equals ``||mu_c||``, since the rows are unit vectors.)
 - ``inter_cos``: the mean cosine between class directions ``m_c . m_c'`` (per class: against
@@ -88,10 +91,11 @@ only within one space (``"features"`` or ``"embedding"``) and one split.
 
 Cost: the rows are compared in blocks of whole rows against all rows, so memory stays
 ``O(block x N)`` and every pairwise measure is exact over the rows used; time is
-``O(N^2 D)``. Above ``sample`` present rows a stratified, seeded subsample is used instead (see
+``O(N^2 D)``, plus half that in float32 for the nearest neighbours (also in bounded memory).
+Above ``sample`` present rows a stratified, seeded subsample is used instead (see
 :func:`separation_report`). ``presence_auroc`` is not pairwise: one blocked pass over every row
 for the centroids, one for the scores, then a sort (``O(M D + M log M)``), exact over all rows.
-Everything is computed and accumulated in float64.
+Everything else is computed and accumulated in float64.
 
 This module holds the report's table and the two public functions; the pairwise measures, NC1
 and ``presence_auroc`` are in :mod:`mlrkit.explore._measures`, the subsample in
@@ -117,6 +121,7 @@ from mlrkit.errors import InvalidInputError
 from mlrkit.explore._measures import nc1, pairwise, presence_auroc, silhouette
 from mlrkit.explore._rows import OVERALL, as_report_labels, check_sample, stratified_rows
 from mlrkit.inputs import as_groups, as_nonzero_vectors, as_present, class_centroids, unit_rows
+from mlrkit.metrics import cosine_topk
 
 __all__ = ["COLUMNS", "compare_separation", "separation_report"]
 
@@ -155,8 +160,9 @@ def _measure(
     pair = pairwise(z, y, g, onehot)
 
     sil = silhouette(pair["class_dist"], y, counts)
-    valid = pair["nearest"] >= 0
-    hit = (pair["nearest"] == y).astype(np.float64)
+    nearest = cosine_topk(z, 1, groups=g)[0][:, 0]  # (N,) the nearest other-group row, or -1
+    valid = nearest >= 0
+    hit = (valid & (y[nearest] == y)).astype(np.float64)
 
     def per_class(values: np.ndarray, use: np.ndarray) -> np.ndarray:
         total = np.bincount(y[use], weights=values[use], minlength=num_classes)

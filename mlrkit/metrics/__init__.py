@@ -11,6 +11,8 @@ Every choice that moves a published number is explicit (docs/evaluation.md):
   threshold; ``top_k=3`` gives the top-3 variants; the caller states ``scores_are``.
 - :func:`per_class_table` / :func:`summary_table`: pandas tables, rates x100.
 - :class:`MetricAccumulator`: streaming ``update`` / ``compute`` that gathers across ranks.
+- :func:`cosine_topk`: exact cosine k-nearest neighbours of every row, within blocks (e.g. a
+  class) and across groups (e.g. other images), in bounded memory; the kit's one kNN search.
 
 Targets use mlrkit's encoding, 1 = present, 0 = absent, -1 = ignore. Every function that takes
 targets also accepts ML-GCN's encoding (1 = present, -1 = absent, 0 = difficult, ignored) with
@@ -24,6 +26,7 @@ computed at once (one sort per column, no Python loop over classes).
 
 from ._warnings import MetricsWarning
 from .accumulator import MetricAccumulator
+from .neighbors import cosine_topk
 from .protocols import PROTOCOLS, protocol_metrics
 from .ranking import (
     average_precision,
@@ -39,6 +42,7 @@ __all__ = [
     "MetricAccumulator",
     "MetricsWarning",
     "average_precision",
+    "cosine_topk",
     "mean_average_precision",
     "per_class_table",
     "protocol_metrics",

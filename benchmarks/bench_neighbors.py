@@ -1,0 +1,136 @@
+"""Exact cosine kNN at 100,000 x 256, k = 10: mlrkit's cosine_topk vs sklearn's brute force.
+
+Problem: 100,000 float32 rows of 256 dimensions around 40 random cluster centres (noise at 0.7
+of the centres' scale, as ``bench_umap.py``), each row's 10 nearest other rows by cosine.
+``mlrkit.metrics.cosine_topk(x, 10)`` against
+``sklearn.neighbors.NearestNeighbors(n_neighbors=11, metric="cosine", algorithm="brute")``
+``.fit(x).kneighbors(x)`` (its first neighbour is the row itself, dropped). Each runs once, in
+a fresh process of its own, on rows made in that process in float32 chunks (so making them
+leaves no high-water mark): the time of the call and the peak resident-set increase over it
+(``ru_maxrss``, the kernel's high-water mark, minus the resident size just before the call;
+tracemalloc is not used: its bookkeeping of every allocation slows both calls several times and
+adds its own memory). Then how often the two agree on a row's neighbours (the data has no
+exact ties; an order differing inside a near-tie of about 1e-7 is possible).
+
+Target: mlrkit within 15 s and 1 GiB extra memory at the full size.
+
+Run: ``.venv/bin/python benchmarks/bench_neighbors.py [--rows 100000] [--skip-sklearn]``
+(``--rows 5000`` runs in seconds.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+DIM, CLUSTERS, K, DATA_SEED = 256, 40, 10, 0
+TARGET_S, TARGET_MIB = 15.0, 1024.0
+
+
+def make_rows(rows: int) -> np.ndarray:
+    """``(rows, 256)`` float32 around 40 cluster centres, made 10,000 rows at a time."""
+    rng = np.random.default_rng(DATA_SEED)
+    centres = rng.standard_normal((CLUSTERS, DIM), dtype=np.float32)
+    out = np.empty((rows, DIM), dtype=np.float32)
+    for lo in range(0, rows, 10_000):
+        n = min(10_000, rows - lo)
+        noise = rng.standard_normal((n, DIM), dtype=np.float32)
+        out[lo : lo + n] = centres[rng.integers(0, CLUSTERS, n)] + 0.7 * noise
+    return out
+
+
+def mlrkit_knn() -> Callable[[np.ndarray], np.ndarray]:
+    """The call to time, its imports done (they are not timed)."""
+    from mlrkit.metrics import cosine_topk
+
+    return lambda x: cosine_topk(x, K)[0]
+
+
+def sklearn_knn() -> Callable[[np.ndarray], np.ndarray]:
+    """The call to time, its imports done (they are not timed)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    def run(x: np.ndarray) -> np.ndarray:
+        nn = NearestNeighbors(n_neighbors=K + 1, metric="cosine", algorithm="brute").fit(x)
+        return nn.kneighbors(x, return_distance=False)[:, 1:]
+
+    return run
+
+
+METHODS = {"mlrkit": mlrkit_knn, "sklearn": sklearn_knn}
+
+
+def measure(method: str, rows: int, out: Path) -> dict[str, float]:
+    """One call in this process: seconds and peak RSS increase (MiB)."""
+    fn = METHODS[method]()
+    x = make_rows(rows)
+    baseline = psutil.Process().memory_info().rss
+    start = time.perf_counter()
+    indices = fn(x)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    np.save(out, indices)
+    return {"seconds": seconds, "rss_mib": (peak - baseline) / 2**20}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--skip-sklearn", action="store_true", help="time mlrkit alone")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.rows, Path(args.out))))
+        return
+    import torch
+
+    print(
+        f"cosine kNN: {args.rows:,} x {DIM} float32, k={K}, {CLUSTERS} clusters; "
+        f"{os.cpu_count()} CPUs, torch {torch.get_num_threads()} threads, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    methods = ["mlrkit"] if args.skip_sklearn else list(METHODS)
+    results, indices = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for method in methods:
+            out = Path(tmp) / f"{method}.npy"
+            command = [sys.executable, __file__, "--measure", method, "--rows", str(args.rows)]
+            done = subprocess.run(
+                [*command, "--out", str(out)], check=True, capture_output=True, text=True
+            )
+            results[method] = json.loads(done.stdout.strip().splitlines()[-1])
+            indices[method] = np.load(out)
+    mine = results["mlrkit"]
+    print(f"{'implementation':<14} {'time (s)':>9} {'x mlrkit':>9} {'peak RSS +MiB':>14}")
+    for method, r in results.items():
+        print(
+            f"{method:<14} {r['seconds']:>9.2f} {r['seconds'] / mine['seconds']:>9.2f} "
+            f"{r['rss_mib']:>14.0f}"
+        )
+    if "sklearn" in indices:
+        same_rows = (indices["mlrkit"] == indices["sklearn"]).all(axis=1).mean()
+        same_sets = np.mean(
+            [set(a) == set(b) for a, b in zip(indices["mlrkit"], indices["sklearn"], strict=True)]
+        )
+        print(f"rows with the same neighbours: {same_sets:.4%} as sets, {same_rows:.4%} in order")
+    within = mine["seconds"] <= TARGET_S and mine["rss_mib"] <= TARGET_MIB
+    print(
+        f"target (<= {TARGET_S:.0f} s, <= {TARGET_MIB:.0f} MiB extra at 100,000 rows): "
+        f"{'met' if within else 'not met'} at {args.rows:,} rows"
+    )
+
+
+if __name__ == "__main__":
+    main()
