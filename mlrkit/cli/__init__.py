@@ -12,6 +12,7 @@ module            commands
 ``generate``      ``generate``: the embedded digit-scene dataset
 ``ablation``      ``ablation``: loss setups x seeds x presets, and the lambda sweep
 ``explore``       ``explore``: class embeddings of runs, separation and UMAP
+``audit``         ``audit``: the given labels of a split ranked by how wrong they look
 ``demo``          ``demo``: the two notebook runs, the notebooks executed, results.md
 ``notebooks``     ``notebooks``: the student versions of the notebooks (mlrkit.exercises)
 ================  ==========================================================================
@@ -28,7 +29,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
-from mlrkit.cli import ablation, demo, explore, generate, notebooks, runs, train
+from mlrkit.cli import ablation, audit, demo, explore, generate, notebooks, runs, train
 from mlrkit.cli._help import epilog
 from mlrkit.errors import MlrkitError
 
@@ -38,7 +39,7 @@ __all__ = [
 ]  # fmt: skip
 
 # In the order of `--help`.
-MODULES = (train, runs, generate, ablation, explore, demo, notebooks)
+MODULES = (train, runs, generate, ablation, explore, audit, demo, notebooks)
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     name: module.run for module in MODULES for name in module.COMMANDS
 }
