@@ -19,7 +19,7 @@ beside it as ``audit.json`` (atomically) and read back while its checkpoint is t
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,10 @@ def audit_bench(
     data: str | Path = "data",
     k: int = 10,
     sample: int | None = 4000,
+    scenes: Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+    epochs: Mapping[str, int] | None = None,
+    stage2_epochs: Mapping[str, int] | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Train (or reuse), measure and audit every (level, loss, seed); one row per run.
@@ -70,6 +74,10 @@ def audit_bench(
         data: the noisy datasets go to ``data/digits-<noiseNN>`` (generated when missing).
         k: neighbours of the feature suspicion.
         sample: the ablation's separation sample (present pairs per report).
+        scenes: more :func:`mlrkit.data.make_digit_scenes` options of the noisy data (a
+            smaller dataset, for a quick look or a test).
+        overrides, epochs, stage2_epochs: as :func:`mlrkit.ablation.plan_ablation`'s (default:
+            the ablation's epochs on ``digits``).
 
     Returns:
         One row per run: ``level``, ``error_share`` (wrong labels among the judged (image,
@@ -83,11 +91,12 @@ def audit_bench(
     rows = []
     for level in levels:
         tag = _tag(level)
-        overrides = [
+        trial = [
             f"data.root={Path(data) / f'digits-{tag}'}",
-            "data.generate=" + json.dumps({"label_noise": noise_rates(level)}),
+            "data.generate=" + json.dumps({**(scenes or {}), "label_noise": noise_rates(level)}),
+            *overrides,
         ]
-        runs = plan_ablation(["digits"], losses, seeds, overrides=overrides)
+        runs = plan_ablation(["digits"], losses, seeds, epochs, trial, stage2_epochs)
         measured = run_ablation(runs, out / tag, sample=sample, progress=progress)
         bar = tqdm(
             list(measured.itertuples(index=False)), desc=f"audit {tag}", disable=not progress
