@@ -112,3 +112,43 @@ def test_a_truth_file_that_does_not_match_the_split_is_one_line(
         assert code == 2 and len(err) == 1 and "label_errors_train.csv" in err[0], err
     finally:
         listed.write_text(original)
+
+
+def test_the_audit_bench_trains_measures_and_audits_each_run(
+    tmp_path: Path, tiny_overrides: list[str], capsys
+) -> None:
+    # The benchmark on tiny scenes: each row is the run's clean-validation mAP and its audit
+    # of the noisy training split, the same numbers audit_run gives for that run.
+    from mlrkit.audit import audit_bench, summarize_audit_bench
+
+    out = tmp_path / "bench"
+    kwargs = dict(
+        levels=(0.2,), losses=("bce", "disc-contrastive"), seeds=(0, 1), data=tmp_path / "data",
+        scenes={"n_train": 64, "n_val": 37, "image_size": 32, "digit_size": [12, 18]},
+        overrides=[o for o in tiny_overrides if not o.startswith(("data.root", "data.generate"))],
+        epochs={"digits": 1}, sample=None, progress=False, k=5,
+    )  # fmt: skip
+    results = audit_bench(out, **kwargs)
+    assert (
+        list(zip(results["label"], results["seed"], strict=True))
+        == [("bce", 0), ("disc-contrastive", 0), ("bce", 1), ("disc-contrastive", 1)]
+        or len(results) == 4
+    )
+    row = results[(results["label"] == "disc-contrastive") & (results["seed"] == 1)].iloc[0]
+    audit = audit_run(Run.load(row["run_dir"], "last", device="cpu"), k=5, progress=False)
+    overall = audit.detection.loc["overall"].set_index("method")
+    for method in ("scores", "features", "combined"):
+        assert row[f"{method}_auroc"] == pytest.approx(overall.loc[method, "auroc"])
+        assert row[f"{method}_ap"] == pytest.approx(overall.loc[method, "average_precision"])
+    clean = Run.load(row["run_dir"], "last", device="cpu").evaluate()
+    assert row["mAP"] == pytest.approx(100 * clean["mAP"], abs=0.01)
+    # resumable: a second call reads every row back (nothing trained or audited again)
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("audit.json")}
+    again = audit_bench(out, **kwargs)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("audit.json")} == stamps
+    pd.testing.assert_frame_equal(again.drop(columns="train_seconds"),
+                                  results.drop(columns="train_seconds"))  # fmt: skip
+    summary = summarize_audit_bench(results)
+    expected = results.groupby(["level", "label"], sort=False)["features_auroc"].std()
+    np.testing.assert_allclose(summary["features_auroc_std"], expected)
+    assert list(summary["seeds"]) == [2, 2]

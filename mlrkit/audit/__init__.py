@@ -21,7 +21,14 @@ And on runs:
   data and as an auditor (``make audit-bench``).
 """
 
-from mlrkit.audit.bench import BENCH_LOSSES, NOISE_LEVELS, audit_bench, noise_rates
+from mlrkit.audit.bench import (
+    BENCH_LOSSES,
+    BENCH_MEASURES,
+    NOISE_LEVELS,
+    audit_bench,
+    noise_rates,
+    summarize_audit_bench,
+)
 from mlrkit.audit.crossfit import CrossFit, cross_fit
 from mlrkit.audit.detection import OVERALL, detection_report
 from mlrkit.audit.report import AUDIT_METHODS, Audit, audit_run
@@ -31,6 +38,7 @@ __all__ = [
     "AUDIT_METHODS",
     "Audit",
     "BENCH_LOSSES",
+    "BENCH_MEASURES",
     "CrossFit",
     "NOISE_LEVELS",
     "OVERALL",
@@ -38,6 +46,7 @@ __all__ = [
     "audit_run",
     "cross_fit",
     "noise_rates",
+    "summarize_audit_bench",
     "combine_suspicion",
     "detection_report",
     "feature_suspicion",

@@ -34,7 +34,10 @@ from mlrkit.files import OutputFolder, write_text
 from mlrkit.runs import Run
 from mlrkit.train import RunDir
 
-__all__ = ["BENCH_LOSSES", "NOISE_LEVELS", "audit_bench", "noise_rates"]
+__all__ = [
+    "BENCH_LOSSES", "BENCH_MEASURES", "NOISE_LEVELS", "audit_bench", "noise_rates",
+    "summarize_audit_bench",
+]  # fmt: skip
 
 NOISE_LEVELS: tuple[float, ...] = (0.05, 0.10)
 BENCH_LOSSES: tuple[str, ...] = ("bce", "asl", "disc-contrastive", "sadcl")
@@ -136,3 +139,21 @@ def _audited(run_dir: Path, k: int, progress: bool) -> dict[str, Any]:
             )
     write_text(saved, json.dumps(row | {"checkpoint_mtime_ns": stamp, "k": k}, indent=1))
     return row
+
+
+BENCH_MEASURES: tuple[str, ...] = (
+    "mAP", "scores_auroc", "features_auroc", "combined_auroc", "scores_ap", "features_ap",
+    "combined_ap",
+)  # fmt: skip
+
+
+def summarize_audit_bench(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over seeds (``ddof=1``) of :data:`BENCH_MEASURES` and the
+    error share, per noise level and run label; columns ``<measure>_mean``, ``<measure>_std``
+    and ``seeds``."""
+    measures = [m for m in (*BENCH_MEASURES, "error_share") if m in results]
+    grouped = results.groupby(["level", "label"], sort=False)[measures]
+    summary = grouped.agg(["mean", "std"])
+    summary.columns = [f"{measure}_{stat}" for measure, stat in summary.columns]
+    summary["seeds"] = grouped.size()
+    return summary

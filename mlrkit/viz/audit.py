@@ -19,7 +19,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from mlrkit.errors import InvalidInputError
 from mlrkit.viz.attention import upsample_attention
 
-__all__ = ["plot_detection_curves", "plot_suspects"]
+__all__ = ["plot_audit_bench", "plot_detection_curves", "plot_suspects"]
 
 
 def plot_detection_curves(
@@ -118,3 +118,44 @@ def plot_suspects(
         ax.set_title(title, fontsize="small")
         drawn.append(ax)
     return drawn
+
+
+def plot_audit_bench(results: Any, axes: Sequence[Axes] | None = None) -> list[Axes]:
+    """The audit benchmark: detection ROC AUC by scores, by features and combined, per run
+    label, one panel per noise level; dots are the means over seeds, bars one standard
+    deviation (``ddof=1``), faint points the seeds. All panels share the y-axis.
+
+    Args:
+        results: :func:`mlrkit.audit.audit_bench`'s table (``level``, ``label``,
+            ``scores_auroc``, ``features_auroc``, ``combined_auroc``).
+        axes: one Axes per noise level (default: a new figure).
+
+    Returns:
+        The Axes, one per level in the table's order.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(results)
+    levels = list(dict.fromkeys(frame["level"]))
+    if axes is None:
+        _, grid = plt.subplots(1, len(levels), figsize=(5.5 * len(levels), 4.2), sharey=True,
+                               squeeze=False)  # fmt: skip
+        axes = list(grid[0])
+    methods = [m for m in ("scores", "features", "combined") if f"{m}_auroc" in frame]
+    for ax, level in zip(axes, levels, strict=False):
+        rows = frame[frame["level"] == level]
+        labels = list(dict.fromkeys(rows["label"]))
+        for offset, method in zip(np.linspace(-0.2, 0.2, len(methods)), methods, strict=True):
+            column = f"{method}_auroc"
+            stats = rows.groupby("label", sort=False)[column].agg(["mean", "std"]).loc[labels]
+            x = np.arange(len(labels)) + offset
+            bar = ax.errorbar(x, stats["mean"], yerr=stats["std"].fillna(0), fmt="o",
+                              capsize=3, label=method)  # fmt: skip
+            seeds = rows.assign(x=rows["label"].map({n: i for i, n in enumerate(labels)}) + offset)
+            ax.scatter(seeds["x"], seeds[column], s=10, alpha=0.3, color=bar[0].get_color())
+        ax.axhline(0.5, color="0.5", ls=":", lw=1)
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+        ax.set_title(f"noise level {level:g}: finding the planted errors")
+        ax.set_ylabel("ROC AUC (0.5 = chance)")
+        ax.legend(title="suspicion from", fontsize="small")
+    return list(axes)
