@@ -31,7 +31,7 @@ from mlrkit.audit.bench import (
 )
 from mlrkit.audit.crossfit import CrossFit, cross_fit
 from mlrkit.audit.detection import OVERALL, detection_report
-from mlrkit.audit.report import AUDIT_METHODS, Audit, audit_run
+from mlrkit.audit.report import AUDIT_METHODS, Audit, audit_run, suspect_panels
 from mlrkit.audit.suspicion import combine_suspicion, feature_suspicion, score_suspicion
 
 __all__ = [
@@ -51,4 +51,5 @@ __all__ = [
     "detection_report",
     "feature_suspicion",
     "score_suspicion",
+    "suspect_panels",
 ]

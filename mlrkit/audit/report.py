@@ -26,7 +26,7 @@ from mlrkit.data import label_errors
 from mlrkit.errors import InvalidInputError
 from mlrkit.runs import Run
 
-__all__ = ["AUDIT_METHODS", "Audit", "audit_run"]
+__all__ = ["AUDIT_METHODS", "Audit", "audit_run", "suspect_panels"]
 
 Method = Literal["scores", "features", "both"]
 AUDIT_METHODS: tuple[str, ...] = ("scores", "features", "both")
@@ -190,3 +190,30 @@ def _suspects(
     frame = frame.sort_values("suspicion", ascending=False, kind="stable", na_position="last")
     frame["rank"] = np.arange(1, len(frame) + 1)
     return frame.reset_index(drop=True)
+
+
+def suspect_panels(
+    run: Run, audit: Audit, top: int = 16, split: str | None = None
+) -> tuple[list[np.ndarray], list[str], list[np.ndarray | None]]:
+    """What :func:`mlrkit.viz.audit.plot_suspects` draws for the ``top`` suspects: the
+    images ``(H, W, 3)`` uint8, titles (``"#rank class: given g, p 0.xx"``, with the kind of
+    planted error when known) and the attention map ``(h, w)`` of the suspect class (None for a
+    head without maps)."""
+    from PIL import Image
+
+    rows = audit.suspects.head(max(int(top), 1))
+    dataset = run.split(split or run.config.data.train_split)
+    images = [np.asarray(Image.open(path).convert("RGB")) for path in rows["path"]]
+    try:
+        attention = run.attention(dataset, rows["image"].tolist())  # (n, K, h, w)
+        maps: list[np.ndarray | None] = [
+            attention[i, k].numpy() for i, k in enumerate(rows["class_index"])
+        ]
+    except InvalidInputError:  # a head without attention maps: the images alone
+        maps = [None] * len(rows)
+    titles = []
+    for _, r in rows.iterrows():
+        kind = r.get("error")
+        known = f" [{kind}]" if isinstance(kind, str) else ""
+        titles.append(f"#{r['rank']} {r['class']}: given {r['given']}, p {r['score']:.2f}{known}")
+    return images, titles, maps

@@ -11,12 +11,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from mlrkit.cli._help import add_command
 from mlrkit.cli._paths import output_folder
-from mlrkit.errors import InvalidInputError
 from mlrkit.files import OutputFolder
 
 __all__ = ["COMMANDS", "EXAMPLES", "add_arguments", "run"]
@@ -147,24 +145,11 @@ def _audit(args: argparse.Namespace) -> int:
 
 def _suspects_figure(trained: Any, split: str | None, audit: Any, top: int) -> Any:
     """The top suspects, each under the attention map of its class (when the head has one)."""
-    from PIL import Image
-
+    from mlrkit.audit import suspect_panels
     from mlrkit.viz.audit import plot_suspects
 
-    rows = audit.suspects.head(max(top, 1))
-    dataset = trained.split(split or trained.config.data.train_split)
-    images = [np.asarray(Image.open(path).convert("RGB")) for path in rows["path"]]
-    try:
-        attention = trained.attention(dataset, rows["image"].tolist())  # (n, K, h, w)
-        maps = [attention[i, k] for i, k in enumerate(rows["class_index"])]
-    except InvalidInputError:  # a head without attention maps: the images alone
-        maps = [None] * len(rows)
-    titles = [
-        f"#{r['rank']} {r['class']}: given {r['given']}, p {r['score']:.2f}"
-        for _, r in rows.iterrows()
-    ]
-    axes = plot_suspects(images, titles, maps)
-    return axes[0].figure
+    images, titles, maps = suspect_panels(trained, audit, top, split)
+    return plot_suspects(images, titles, maps)[0].figure
 
 
 def _detection_figure(audit: Any) -> Any:
