@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mlrkit.audit import noise_rates
 from mlrkit.config import Config, apply_overrides
 from mlrkit.errors import RunDirectoryError
 from mlrkit.explore import compare_separation
@@ -83,29 +84,49 @@ class NotebookSetup:
     device: str = "auto"
     overrides: tuple[str, ...] = field(default=())
 
-    def config(self, name: str) -> Config:
-        """The config of the ``baseline`` or ``method`` run (see :func:`demo_config`)."""
-        return demo_config(name, self)
+    def config(self, name: str, noise: float | None = None) -> Config:
+        """The config of the ``baseline`` or ``method`` run (see :func:`demo_config`); with
+        ``noise``, the same run on training labels with planted errors
+        (:func:`mlrkit.audit.noise_rates`: each kind at that rate) in their own data folder
+        (``digits-noise10``, ``digits-fast-noise10``, ...)."""
+        config = demo_config(name, self)
+        if noise is None:
+            return config
+        generate = {**(FAST_SCENES if self.fast else {}), "label_noise": noise_rates(noise)}
+        folder = f"digits{'-fast' if self.fast else ''}-{_noise_tag(noise)}"
+        return apply_overrides(
+            config, [f"data.root={self.data / folder}", "data.generate=" + json.dumps(generate)]
+        )
 
-    def plan(self, *names: str) -> str:
+    def folder(self, name: str, noise: float | None = None) -> Path:
+        """Where the run of :meth:`config` lives: ``runs/<name>`` or ``runs/<name>-noise10``."""
+        return self.runs / (name if noise is None else f"{name}-{_noise_tag(noise)}")
+
+    def plan(self, *names: str, noise: float | None = None) -> str:
         """One line per demo run of ``names``: loaded (finished in its folder) or trained now,
         with about how long that takes, so a notebook opened out of order says what it is
         about to train before it trains (``print(setup.plan("baseline", "method"))``)."""
         lines = []
         for name in names:
-            folder = self.runs / name
-            epochs = self.config(name).train.epochs
+            folder = self.folder(name, noise)
+            epochs = self.config(name, noise).train.epochs
             if RunDir(folder).finished(epochs):
-                lines.append(f"{name}: finished in {folder}, loaded")
+                lines.append(f"{folder.name}: finished in {folder}, loaded")
             else:
                 cost = "seconds" if self.fast else f"about {TRAIN_MINUTES} minutes on a 2-core CPU"
-                lines.append(f"{name}: not trained yet, trains now into {folder} ({cost})")
+                lines.append(f"{folder.name}: not trained yet, trains now into {folder} ({cost})")
         return "\n".join(lines)
 
-    def run(self, name: str) -> Run:
-        """The ``baseline`` or ``method`` run, trained unless a finished one is there, loaded
-        from its ``last.pt`` (the fixed budget of epochs) on the setup's device."""
-        return Run.ensure(self.config(name), self.runs / name, "last", device=self.device)
+    def run(self, name: str, noise: float | None = None) -> Run:
+        """The ``baseline`` or ``method`` run (with ``noise``: on noisy labels), trained unless
+        a finished one is there, loaded from its ``last.pt`` (the fixed budget of epochs) on the
+        setup's device."""
+        config = self.config(name, noise)
+        return Run.ensure(config, self.folder(name, noise), "last", device=self.device)
+
+
+def _noise_tag(noise: float) -> str:
+    return f"noise{round(100 * noise):02d}"
 
 
 def notebook_setup(

@@ -110,3 +110,18 @@ def test_plan_says_what_is_trained_before_it_is(tmp_path: Path, tiny_overrides: 
     ]
     setup.run("baseline")
     assert setup.plan("baseline") == f"baseline: finished in {setup.runs / 'baseline'}, loaded"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "full"])
+def test_a_noisy_run_differs_from_its_demo_run_in_the_data_only(tmp_path: Path, fast: bool) -> None:
+    setup = notebook_setup(fast=fast, runs=tmp_path / "runs", data=tmp_path / "data")
+    clean = _flat(config_to_dict(setup.config("method")))
+    noisy = _flat(config_to_dict(setup.config("method", noise=0.1)))
+    differ = {k for k in clean.keys() | noisy.keys() if clean.get(k) != noisy.get(k)}
+    assert all(k == "data.root" or k.startswith("data.generate") for k in differ), differ
+    assert "data.root" in differ
+    generate = setup.config("method", noise=0.1).data.generate
+    assert generate["label_noise"] == {"missing": 0.1, "spurious": 0.1, "swapped": 0.1}
+    assert (generate.get("n_train") == 600) == fast
+    assert setup.folder("method", 0.1) == setup.runs / "method-noise10"
+    assert setup.plan("method", noise=0.1).startswith("method-noise10: not trained yet")
