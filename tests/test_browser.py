@@ -10,10 +10,12 @@ is not used), run all its cells in fast mode, then check what a user sees:
 - a lasso selection made the way a user makes it (mouse pressed and held still, then dragged
   round points of the first view: jupyter-scatter's long-press lasso) fills the image panel:
   ``<img>`` thumbnails (ipywidgets ``Image``, a ``blob:`` source) and the header
-  ``"N selected"`` / ``"first 12 of N selected"``; the other, linked view changes with it.
+  ``"N selected"`` / ``"first 12 of N selected"``; the other, linked view changes with it;
+- the static picture (a PNG ``<img>`` under the views and the panel, what an exported notebook
+  shows) is there, and the "colour by" dropdown recolours the views and that picture.
 
-Screenshots (after rendering, mid-lasso, after the selection, and on failure, with the server
-and browser logs) go to ``$MLRKIT_TEST_OUTPUT/browser`` (default: the test's
+Screenshots (after rendering, mid-lasso, after the selection, recoloured, and on failure, with
+the server and browser logs) go to ``$MLRKIT_TEST_OUTPUT/browser`` (default: the test's
 ``tmp_path/browser``); the folder is printed (``pytest -s``) and named in every failure message.
 
 Without Chromium (or playwright) the test is skipped with one line in the ``-ra`` summary.
@@ -305,6 +307,24 @@ def _explore(page: Any, url: str, out: Path, notes: list[str]) -> None:
     page.wait_for_timeout(500)  # let the thumbnails paint before the screenshot
     page.screenshot(path=str(out / "03_selected.png"))
     explorer.screenshot(path=str(out / "03_explorer_selected.png"))
+
+    # The static picture under the views and the panel (what an exported notebook shows), and
+    # the "colour by" dropdown: it recolours the views and redraws the picture.
+    picture = explorer.locator('.widget-html:has-text("static picture") + img')
+    expect(picture).to_be_visible(timeout=DRAW_S * 1000)
+    picture_box, view_box = picture.bounding_box(), views[0].bounding_box()
+    assert picture_box and view_box and picture_box["y"] > view_box["y"] + view_box["height"]
+    assert picture.evaluate("img => img.naturalWidth") > 300
+    source, view_before = picture.get_attribute("src"), views[0].screenshot()
+    explorer.locator("select").first.select_option("correct")
+    deadline = time.monotonic() + DRAW_S
+    while views[0].screenshot() == view_before or picture.get_attribute("src") == source:
+        assert time.monotonic() < deadline, "colour by 'correct': view or picture unchanged"
+        page.wait_for_timeout(1000)
+    expect(header).to_contain_text(PANEL_HEADER)  # the selection stays
+    notes.append("static picture present; recoloured by 'correct'")
+    page.wait_for_timeout(500)
+    explorer.screenshot(path=str(out / "04_explorer_recoloured.png"))
 
 
 @pytest.mark.slow

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import sys
+import warnings
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+import seaborn
+from matplotlib.colors import to_rgba_array
 from PIL import Image
 
 from mlrkit.errors import InvalidInputError
@@ -91,8 +97,8 @@ def test_label_set_of_present_only_frame_and_ignored_target(tmp_path: Path) -> N
 
 def test_frontend_selection_updates_panel_and_max_images(tmp_path: Path) -> None:
     explorer = Explorer(_embeddings(tmp_path), _coords(9), max_panel_images=3)
-    box = explorer.widget()
-    assert explorer.widget() is box
+    box = explorer.widget(fallback=False)  # pytest is no IPython kernel: build it anyway
+    assert explorer.widget(fallback=False) is box
     explorer.scatters[0].widget.selection = np.array([1, 4, 6, 7, 8], dtype=np.uint32)
     np.testing.assert_array_equal(explorer.selected, [1, 4, 6, 7, 8])
     assert [it["row"] for it in explorer.panel_items()] == [1, 4, 6]
@@ -114,7 +120,7 @@ def test_color_encodings(tmp_path: Path) -> None:
         "wrong", "wrong", "correct", "correct", "correct", "ignored", "correct", "wrong",
         "correct",
     ]  # fmt: skip
-    with pytest.raises(InvalidInputError, match="color_by"):
+    with pytest.raises(InvalidInputError, match="cannot colour by 'size'"):
         explorer.color("size")
     with pytest.raises(InvalidInputError):
         Explorer(_embeddings(tmp_path), _coords(9), color_by="nope")
@@ -213,3 +219,165 @@ def test_run_overlays_attention_on_thumbnails(tmp_path: Path, tiny_config) -> No
     cells = gap.panel.children[1].children
     assert all("no attention map" in cell.children[1].value for cell in cells)
     assert cells[0].children[0].value == plain_png
+
+
+# -- the static picture: under the widget, and instead of it -----------------------------------
+
+
+def _row_colours(ax, count: int) -> np.ndarray:
+    """The drawn RGBA of every row of a static picture, back in row order (x = the row)."""
+    collection = ax.collections[0]
+    rows = np.rint(collection.get_offsets()[:, 0]).astype(int)
+    assert sorted(rows.tolist()) == list(range(count))
+    colours = np.empty((count, 4))
+    colours[rows] = collection.get_facecolors()
+    return colours
+
+
+def test_without_jscatter_widget_warns_once_and_returns_the_static_picture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matplotlib.figure import Figure
+
+    monkeypatch.setitem(sys.modules, "jscatter", None)  # `import jscatter` fails
+    explorer = Explorer(_embeddings(tmp_path), _coords(9), color_by="correct")
+    assert explorer.scatters == []
+    assert Explorer.available() == (False, explorer.status)
+    with pytest.warns(UserWarning, match=r"jupyter-scatter is not installed \(pip install "):
+        picture = explorer.widget()
+    assert isinstance(picture, Figure) and len(picture.axes) == 1
+    assert picture.canvas.manager is None  # not pyplot's: a notebook shows it once,
+    assert _is_png(picture._repr_png_())  # as a PNG, whatever matplotlib backend is active
+    expected = _expected(explorer.frame, "correct")  # in the explorer's colouring
+    np.testing.assert_allclose(_row_colours(picture.axes[0], 9), expected, atol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once: the second call is quiet
+        assert isinstance(explorer.widget(), Figure)
+    explorer.select([0, 2])  # the panel and the colours work without the views
+    assert [it["row"] for it in explorer.panel_items()] == [0, 2]
+    explorer.color("score")
+    assert explorer.color_by == "score" and explorer.static().collections
+    with pytest.raises(InvalidInputError, match="jupyter-scatter is not installed"):
+        explorer.widget(fallback=False)
+
+
+def test_without_a_widget_frontend_widget_returns_the_static_picture(tmp_path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    explorer = Explorer(_embeddings(tmp_path), _coords(9))
+    with pytest.warns(UserWarning, match="no widget frontend"):
+        picture = explorer.widget()  # pytest is no IPython kernel
+    assert isinstance(picture, Figure) and len(picture.axes[0].collections[0].get_offsets()) == 9
+
+
+def test_widget_box_holds_the_static_picture_under_the_views(tmp_path: Path) -> None:
+    import ipywidgets as widgets
+
+    two = [_embeddings(tmp_path), _embeddings(tmp_path, "embedding")]
+    explorer = Explorer(two, [_coords(9), _coords(9, 5.0)], names=["A", "B"])
+    box = explorer.widget(fallback=False)
+    kinds = [type(child) for child in box.children]
+    views = next(i for i, c in enumerate(box.children) if isinstance(c, widgets.HBox))
+    (picture,) = [c for c in box.children if isinstance(c, widgets.Image)]
+    assert kinds.index(widgets.Image) > views and box.children.index(explorer.panel) > views
+    assert _is_png(picture.value)
+    width, height = Image.open(io.BytesIO(picture.value)).size
+    assert width > 2 * height  # both views, side by side
+    # The cell's output carries the PNG too, for an export without the widget state.
+    bundle = box._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert base64.b64decode(bundle["image/png"]) == picture.value
+    before = picture.value
+    explorer.color("correct")  # the picture follows the colouring
+    assert _is_png(picture.value) and picture.value != before
+
+
+# -- recolouring ---------------------------------------------------------------------------------
+
+VIRIDIS = matplotlib.colormaps["viridis"]
+OUTCOME = {True: "#2ca02c", False: "#d62728", None: "#aaaaaa"}
+
+
+def _expected(frame: pd.DataFrame, by: str) -> np.ndarray:
+    """The colours of the rows, from the column's values alone."""
+    column = frame[by]
+    if by == "class":
+        palette = seaborn.color_palette("tab10", len(CLASSES))
+        return to_rgba_array([palette[CLASSES.index(c)] for c in column.astype(str)])
+    if by == "correct":
+        return to_rgba_array([OUTCOME[None if v is pd.NA else bool(v)] for v in column])
+    if by == "predicted":
+        palette = seaborn.color_palette("tab10", 2)
+        return to_rgba_array([palette[int(v)] for v in column])
+    values = column.to_numpy(dtype=float)
+    low, high = (0.0, 1.0) if by == "score" else (values.min(), values.max())
+    return VIRIDIS((values - low) / (high - low))
+
+
+def _widget_colours(explorer: Explorer, view: int = 0) -> np.ndarray:
+    """The colour of every point as the browser draws it: the widget's colour list, indexed by
+    the point's category code, or by its normalised value over the continuous map."""
+    widget = explorer.scatters[view].widget
+    encoded = np.asarray(widget.points)[:, 2]  # x, y, then the colour (first encoding)
+    table = np.asarray(widget.color, dtype=float)
+    if explorer.scatters[view].color()["norm"] is not None and len(table) == 256:
+        return table[np.rint(encoded * 255).astype(int)]
+    return table[encoded.astype(int)]
+
+
+@pytest.mark.parametrize("by", ["class", "score", "correct", "predicted", "suspicion"])
+def test_recolouring_by_a_column_colours_widget_and_static_picture(tmp_path: Path, by: str) -> None:
+    two = [_embeddings(tmp_path), _embeddings(tmp_path, "embedding")]
+    explorer = Explorer(
+        two, [_coords(9), _coords(9, 0.0)], color_by="score" if by == "class" else "class"
+    )
+    box = explorer.widget(fallback=False)
+    explorer.select([1, 3])
+    if by == "suspicion":  # a column added after the explorer was made
+        explorer.frame[by] = np.random.default_rng(1).uniform(-3, 5, len(explorer.frame))
+    before = explorer.colors()
+    explorer.color(by)
+    expected = _expected(explorer.frame, by)
+    assert not np.allclose(before, expected)
+    np.testing.assert_allclose(explorer.colors(), expected, atol=1e-6)
+    for view, scatter in enumerate(explorer.scatters):
+        assert scatter.color()["by"] == by
+        np.testing.assert_allclose(_widget_colours(explorer, view), expected, atol=0.02)
+        np.testing.assert_array_equal(scatter.widget.selection, [1, 3])  # kept
+    for ax in explorer.static():
+        np.testing.assert_allclose(_row_colours(ax, 9), expected, atol=1e-6)
+    dropdown = box.children[0]
+    assert dropdown.value == by and by in dropdown.options
+    if by == "suspicion":  # recomputed: colouring by it again follows the new values
+        explorer.frame[by] = explorer.frame[by].to_numpy()[::-1]
+        explorer.color(by)
+        expected = _expected(explorer.frame, by)
+        np.testing.assert_allclose(_widget_colours(explorer), expected, atol=0.02)
+        np.testing.assert_allclose(_row_colours(explorer.static()[0], 9), expected, atol=1e-6)
+
+
+def test_the_dropdown_recolours_and_lists_the_columns(tmp_path: Path) -> None:
+    explorer = Explorer(_embeddings(tmp_path), _coords(9))
+    dropdown = explorer.widget(fallback=False).children[0]
+    assert list(dropdown.options) == explorer.color_columns()
+    assert explorer.color_columns()[:3] == ["class", "score", "correct"]
+    assert "path" not in dropdown.options and "class_index" not in dropdown.options
+    dropdown.value = "correct"
+    assert explorer.color_by == "correct" and explorer.scatters[0].color()["by"] == "correct"
+    np.testing.assert_allclose(explorer.colors(), _expected(explorer.frame, "correct"))
+
+
+def test_a_bad_colour_column_is_one_line_naming_the_valid_ones(tmp_path: Path) -> None:
+    explorer = Explorer(_embeddings(tmp_path), _coords(9))
+    with pytest.raises(InvalidInputError) as caught:
+        explorer.color("suspicion")
+    message = str(caught.value)
+    assert "\n" not in message and "'suspicion'" in message
+    assert "use one of class, score, correct, image, target, predicted" in message
+    explorer.frame["name"] = [f"n{i}" for i in range(9)]  # 9 categories: fine
+    explorer.color("name")
+    explorer.frame["path"] = [f"p{i}" for i in range(9)]
+    with pytest.raises(InvalidInputError, match="cannot colour by 'path'"):
+        explorer.color("path")
+    with pytest.raises(InvalidInputError, match="use one of class"):
+        Explorer(_embeddings(tmp_path), _coords(9), color_by="nope")

@@ -6,8 +6,10 @@ next to an image panel. Selecting points with the lasso in the notebook (or call
 :meth:`Explorer.select`) fills the panel with thumbnails of the selected pairs' images, each
 with its class, the image's label set, the score and whether the prediction was right; with a
 trained run, each thumbnail overlays the attention map of that pair's class. The panel itself
-(thumbnails, attention overlays, caches, captions) lives in :mod:`mlrkit.explore._panel`; this
-module holds the views, selection sync, colouring and the static fallback.
+(thumbnails, attention overlays, caches, captions) lives in :mod:`mlrkit.explore._panel`, the
+colourings in :mod:`mlrkit.explore._colors`, the static picture in :mod:`mlrkit.explore._static`
+and the widget box's layout in :mod:`mlrkit.explore._box`; this module holds the views, the
+selection sync and the choice between widget and picture.
 
 Several embeddings (say the ``"features"`` and ``"embedding"`` spaces of a run, or two runs on
 the same split) give linked views: a selection in one view selects the same rows in the others.
@@ -17,14 +19,22 @@ Scale: the data frame handed to jscatter is built once; a selection change costs
 thumbnails of its first ``max_panel_images`` rows, never a Python loop over all points, so
 200,000 points stay responsive (the scatter itself is drawn by the browser's GPU).
 
-Without a widget frontend (a plain Python process, a CI machine, a static notebook render)
-nothing of the widget is drawn; :meth:`Explorer.static` draws the same points with matplotlib
-(:mod:`mlrkit.viz.embedding`), and :meth:`Explorer.available` says which case applies.
+Colour: :meth:`Explorer.color` (or the widget's "colour by" dropdown) colours every view, and
+the static picture, by ``"class"``, ``"score"``, ``"correct"`` or any other column of
+:attr:`Explorer.frame` (add one, say ``explorer.frame["suspicion"] = values``, then
+``explorer.color("suspicion")``); :mod:`mlrkit.explore._colors` says which colours.
+
+Static picture: :meth:`Explorer.widget` always draws the views with matplotlib under the
+interactive ones (and puts that PNG in the cell's output), so an exported notebook still shows
+the points. Without jupyter-scatter, or without a widget frontend (a plain Python process),
+:meth:`Explorer.widget` warns once and returns that picture (a matplotlib Figure) instead;
+:meth:`Explorer.static` draws it on given Axes, and :meth:`Explorer.available` says which case
+applies.
 """
 
 from __future__ import annotations
 
-import html
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,21 +42,21 @@ import numpy as np
 import pandas as pd
 
 from mlrkit.errors import InvalidInputError
+from mlrkit.explore._checks import as_coords, embedding_list
+from mlrkit.explore._colors import COLOR_BY, Coloring, color_columns, coloring
 from mlrkit.explore._panel import ImagePanel
+from mlrkit.explore._static import draw, figure, png
 from mlrkit.explore.embeddings import ClassEmbeddings
 
 __all__ = ["COLOR_BY", "Explorer", "explore_notebook_hint"]
 
-COLOR_BY: tuple[str, ...] = ("class", "score", "correct")
-"""What :meth:`Explorer.color` accepts: the class name, the score, or right/wrong/ignored."""
-
-OUTCOMES: tuple[str, ...] = ("correct", "wrong", "ignored")
-OUTCOME_COLORS = {"correct": "#2ca02c", "wrong": "#d62728", "ignored": "#aaaaaa"}
-SCORE_MAP = "viridis"
-
+_NO_JSCATTER = (
+    "jupyter-scatter is not installed (pip install jupyter-scatter), so the interactive views "
+    "cannot be drawn; Explorer.widget() returns the static picture and Explorer.static() draws it"
+)
 _NO_FRONTEND = (
     "no widget frontend: this process is not an IPython kernel, so the widget cannot render; "
-    "use Explorer.static() for a matplotlib figure"
+    "Explorer.widget() returns the static picture and Explorer.static() draws it"
 )
 
 
@@ -56,14 +66,12 @@ def explore_notebook_hint() -> str:
         "In a JupyterLab notebook:\n"
         "    from mlrkit.explore import extract_embeddings, Explorer\n"
         "    emb = extract_embeddings('runs/my-run', space='embedding')\n"
-        "    Explorer(emb, run='runs/my-run').widget()\n"
+        "    explorer = Explorer(emb, run='runs/my-run')\n"
+        "    explorer.widget()\n"
         "Lasso-select points (press and hold, then drag; or the lasso button) to see their "
-        "images in the panel."
+        "images in the panel; colour by class, score or correct with the dropdown or "
+        "explorer.color('correct')."
     )
-
-
-def _hex(rgb: Sequence[float]) -> str:
-    return "#" + "".join(f"{round(float(c) * 255):02x}" for c in rgb[:3])
 
 
 class Explorer:
@@ -75,7 +83,8 @@ class Explorer:
         coords: ``(M, 2)`` coordinates per embedding; None: :func:`mlrkit.explore.umap_embed`
             of each embedding's vectors (cached on disk, seeded by ``seed``).
         names: a title per view (default: each embedding's space title).
-        color_by: initial colouring, one of :data:`COLOR_BY`.
+        color_by: initial colouring: ``"class"``, ``"score"``, ``"correct"`` or another column
+            of the frame (see :meth:`color`).
         max_panel_images: the panel shows at most this many selected rows.
         run: a :class:`mlrkit.runs.Run` or a run path; thumbnails then overlay the
             attention map of the row's class (loaded on the first thumbnail).
@@ -83,11 +92,11 @@ class Explorer:
 
     Raises:
         InvalidInputError: no embedding, or one without any row (nothing to show); coords or
-            names of the wrong count or shape; embeddings whose rows differ; an unknown
-            ``color_by``; ``max_panel_images < 1``.
+            names of the wrong count or shape; embeddings whose rows differ; a ``color_by``
+            that is no colourable column; ``max_panel_images < 1``.
 
-    Without a widget frontend (see :meth:`available`) :meth:`widget` still builds the widget
-    objects, but nothing renders: use :meth:`static` there.
+    Without jupyter-scatter, :attr:`scatters` is empty and :meth:`widget` returns the static
+    picture; :meth:`select`, :meth:`panel_items`, :meth:`color` and :meth:`static` still work.
     """
 
     def __init__(
@@ -101,25 +110,15 @@ class Explorer:
         run: Any = None,
         seed: int | None = 0,
     ) -> None:
-        import jscatter
+        try:
+            import jscatter
+        except ImportError:  # widget() falls back to the static picture
+            jscatter = None
 
-        self.embeddings: list[ClassEmbeddings] = (
-            [embeddings] if isinstance(embeddings, ClassEmbeddings) else list(embeddings)
-        )
-        if not self.embeddings:
-            raise InvalidInputError("Explorer needs at least one ClassEmbeddings")
-        for k, emb in enumerate(self.embeddings):  # else empty arrays fail deep in UMAP or jscatter
-            if len(emb.frame) == 0:
-                raise InvalidInputError(
-                    f"nothing to show: embedding {k} (split {emb.split!r} of {emb.source}) has no "
-                    "(image, class) row: no present (image, class) pair was selected, or every row "
-                    "was filtered out. Extract with which='all' or from a split with positive "
-                    "labels, or keep at least one row."
-                )
+        self.embeddings = embedding_list(embeddings)
         if max_panel_images < 1:
             raise InvalidInputError(f"max_panel_images must be >= 1, got {max_panel_images}")
-        self._check_rows()
-        self.coords = self._coords(coords, seed)
+        self.coords = as_coords(coords, self.embeddings, seed)
         count = len(self.embeddings)
         if names is None:
             names = [e.title for e in self.embeddings]
@@ -131,14 +130,19 @@ class Explorer:
         self.classes = tuple(self.embeddings[0].classes)
         self._rows = len(self.frame)
         self._index_labels()
+        self._coloring: Coloring = coloring(self.frame, color_by, self.classes)
 
+        self._frames = [] if jscatter is None else [self._scatter_data(xy) for xy in self.coords]
         self.scatters = [
-            jscatter.Scatter(data=self._data(xy), x="x", y="y", data_use_index=False)
-            for xy in self.coords
+            jscatter.Scatter(data=data, x="x", y="y", data_use_index=False) for data in self._frames
         ]
         for scatter in self.scatters:
             scatter.legend(True)
             scatter.tooltip(True, properties=["color", "score"])
+        self._box: Any = None
+        self._dropdown: Any = None
+        self._picture: Any = None
+        self._warned = False
         self.color_by = ""
         self.color(color_by)
         self._syncing = False
@@ -149,48 +153,9 @@ class Explorer:
 
         self._image_panel = ImagePanel(self.classes, run)
         self._panel = self._image_panel.box
-        self._box: Any = None
         self._refresh_panel()
 
     # -- construction -------------------------------------------------------------------------
-
-    def _check_rows(self) -> None:
-        first = self.embeddings[0].frame
-        for k, other in enumerate(self.embeddings[1:], start=1):
-            frame = other.frame
-            same = (
-                len(frame) == len(first)
-                and np.array_equal(frame["image"].to_numpy(), first["image"].to_numpy())
-                and np.array_equal(frame["class_index"].to_numpy(), first["class_index"].to_numpy())
-            )
-            if not same:
-                raise InvalidInputError(
-                    f"embedding {k} ({len(frame)} rows) does not describe the same (image, "
-                    f"class) rows in the same order as embedding 0 ({len(first)} rows); linked "
-                    "views need the same split, the same `which` and the same `max_items`"
-                )
-
-    def _coords(self, coords: Any, seed: int | None) -> list[np.ndarray]:
-        if coords is None:
-            from mlrkit.explore.umap_cache import umap_embed
-
-            return [
-                np.asarray(umap_embed(e.vectors, seed=seed).coords, np.float32)
-                for e in self.embeddings
-            ]
-        if isinstance(coords, np.ndarray) and coords.ndim == 2:
-            coords = [coords]
-        out = [np.asarray(c, dtype=np.float32) for c in coords]
-        if len(out) != len(self.embeddings):
-            raise InvalidInputError(
-                f"got {len(out)} coordinate arrays for {len(self.embeddings)} embeddings"
-            )
-        for c, e in zip(out, self.embeddings, strict=True):
-            if c.shape != (len(e.frame), 2):
-                raise InvalidInputError(
-                    f"coords must have shape (M, 2) = ({len(e.frame)}, 2), got {c.shape}"
-                )
-        return out
 
     def _index_labels(self) -> None:
         """Positive rows sorted by image, so an image's label set is a binary search away."""
@@ -201,25 +166,10 @@ class Explorer:
         self._pos_images = images[order]
         self._pos_classes = frame["class_index"].to_numpy()[positive][order]
 
-    def _data(self, xy: np.ndarray) -> pd.DataFrame:
-        frame = self.frame
-        correct = frame["correct"]
-        outcome = np.full(len(frame), 2, dtype=np.int8)  # ignored
-        known = correct.notna().to_numpy()
-        right = correct.fillna(False).to_numpy(dtype=bool)
-        outcome[known & right] = 0
-        outcome[known & ~right] = 1
-        return pd.DataFrame(
-            {
-                "x": xy[:, 0],
-                "y": xy[:, 1],
-                "class": pd.Categorical.from_codes(
-                    frame["class_index"].to_numpy(), categories=list(self.classes)
-                ),
-                "score": frame["score"].to_numpy(dtype=np.float32),
-                "correct": pd.Categorical.from_codes(outcome, categories=list(OUTCOMES)),
-            }
-        )
+    def _scatter_data(self, xy: np.ndarray) -> pd.DataFrame:
+        """What a view's jscatter reads: coordinates and the three standard colourings."""
+        columns = {by: coloring(self.frame, by, self.classes).values for by in COLOR_BY}
+        return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], **columns})
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -229,7 +179,7 @@ class Explorer:
         try:
             import jscatter  # noqa: F401
         except ImportError:
-            return False, "jupyter-scatter is not installed (pip install jupyter-scatter)"
+            return False, _NO_JSCATTER
         try:
             from IPython import get_ipython
         except ImportError:
@@ -244,24 +194,43 @@ class Explorer:
         """Whether the widget can render here, and what to do if not."""
         return self.available()[1]
 
-    def widget(self) -> Any:
-        """The scatter view(s) and the image panel, as one ipywidgets box.
+    def widget(self, *, fallback: bool = True) -> Any:
+        """The interactive explorer as one ipywidgets box, with the static picture under it.
 
-        Display it in JupyterLab (the last expression of a cell). Outside an IPython kernel the
-        widget objects are built (and drive :meth:`select` / :attr:`selected`), but nothing
-        renders; use :meth:`static` there.
+        The box (an ``ipywidgets.VBox``, built once) holds, top to bottom: a "colour by"
+        dropdown (see :meth:`color`), the scatter view(s), the image panel, and the static
+        picture (:meth:`static`'s drawing as an ``ipywidgets.Image``, redrawn on every
+        :meth:`color`). Display it in JupyterLab (the last expression of a cell); its output
+        also holds the picture as a PNG, which an exported notebook (HTML) shows.
+
+        Without jupyter-scatter or a widget frontend (:meth:`available`), warns once (a
+        ``UserWarning`` saying why and what to install) and returns the static picture instead:
+        a matplotlib Figure (not managed by pyplot, so a notebook shows it once).
+
+        Args:
+            fallback: False: build the box even without a widget frontend (its objects then drive
+                :meth:`select` and :attr:`selected`, but nothing renders).
+
+        Raises:
+            InvalidInputError: ``fallback=False`` without jupyter-scatter.
         """
-        import ipywidgets as widgets
-
+        ok, why = self.available()
+        if not self.scatters or (fallback and not ok):
+            if not self.scatters and not fallback:
+                raise InvalidInputError(_NO_JSCATTER)
+            if not self._warned:
+                self._warned = True
+                warnings.warn(why, UserWarning, stacklevel=2)
+            return figure(self.coords, self.names, self._coloring)
         if self._box is None:
-            views = [
-                widgets.VBox(
-                    [widgets.HTML(f"<b>{html.escape(name)}</b>"), scatter.show()],
-                    layout=widgets.Layout(flex="1 1 0", min_width="300px"),
-                )
-                for name, scatter in zip(self.names, self.scatters, strict=True)
-            ]
-            self._box = widgets.VBox([widgets.HBox(views), self._panel])
+            from mlrkit.explore._box import build
+
+            views = [scatter.show() for scatter in self.scatters]
+            self._box, self._dropdown, self._picture = build(
+                self.names, views, self._panel, color_columns(self.frame), self.color_by,
+                self._pick,
+            )  # fmt: skip
+            self._redraw_picture()
         return self._box
 
     @property
@@ -270,21 +239,43 @@ class Explorer:
         return self._panel
 
     def color(self, by: str) -> None:
-        """Colour every view by ``"class"``, ``"score"`` or ``"correct"`` (right/wrong/ignored)."""
-        if by not in COLOR_BY:
-            raise InvalidInputError(f"unknown color_by {by!r}; use one of {COLOR_BY}")
-        if by == "class":
-            from mlrkit.viz.embedding import class_palette
+        """Colour every view, the static picture and the dropdown by the column ``by``.
 
-            palette = {name: _hex(rgb) for name, rgb in class_palette(self.classes).items()}
-            kwargs: dict[str, Any] = {"by": "class", "map": palette}
-        elif by == "score":
-            kwargs = {"by": "score", "map": SCORE_MAP, "norm": (0.0, 1.0)}
-        else:
-            kwargs = {"by": "correct", "map": dict(OUTCOME_COLORS)}
-        for scatter in self.scatters:
-            scatter.color(**kwargs)
-        self.color_by = by
+        ``by``: ``"class"`` (one colour per class), ``"score"`` (viridis, 0 to 1),
+        ``"correct"`` (correct green, wrong red, ignored grey), or any other column of
+        :attr:`frame` holding numbers (viridis from smallest to largest), booleans or at most 20
+        categories (one colour each); :meth:`color_columns` lists them. A column added to the
+        frame after the explorer was made works too (and the dropdown lists it from then on):
+        ``explorer.frame["suspicion"] = values; explorer.color("suspicion")``.
+
+        Raises:
+            InvalidInputError: ``by`` is none of them (the message lists those that are).
+        """
+        chosen = coloring(self.frame, by, self.classes)
+        column = pd.Series(chosen.values, name=by)
+        for scatter, data in zip(self.scatters, self._frames, strict=True):
+            # The column goes into the frame jscatter holds (it keeps the one it was given), in
+            # place: jupyter-scatter 1.0.1 fails on Scatter.data(new frame) while a categorical
+            # colouring with a map is active, and its getter Scatter.data() returns the Scatter.
+            if by not in data.columns or not data[by].equals(column):
+                data[by] = chosen.values
+            scatter.color(**chosen.jscatter_kwargs())
+        self._coloring, self.color_by = chosen, by
+        if self._dropdown is not None and self._dropdown.value != by:
+            options = color_columns(self.frame)
+            if list(self._dropdown.options) != options:
+                self._dropdown.options = options
+            self._dropdown.value = by
+        if self._picture is not None:
+            self._redraw_picture()
+
+    def color_columns(self) -> list[str]:
+        """The columns :meth:`color` takes now: ``class``, ``score``, ``correct``, then others."""
+        return color_columns(self.frame)
+
+    def colors(self) -> np.ndarray:
+        """``(M, 4)`` RGBA floats: the colour of every row in the current colouring."""
+        return self._coloring.rgba()
 
     def select(self, indices: Sequence[int] | np.ndarray | None) -> None:
         """Select rows of the frame (in every view) and fill the panel; None or [] clears."""
@@ -347,7 +338,7 @@ class Explorer:
         return items
 
     def static(self, ax: Any = None) -> Any:
-        """The same points as matplotlib scatter plot(s), coloured by class.
+        """The same points as matplotlib scatter plot(s), in the current colouring (:meth:`color`).
 
         Args:
             ax: an Axes (one view) or a sequence of Axes (one per view); default: new figure.
@@ -355,15 +346,7 @@ class Explorer:
         Returns:
             The Axes (one view) or the list of Axes (several views).
         """
-        from mlrkit.viz.embedding import plot_embedding, plot_embeddings_side_by_side
-
-        labels = self.frame["class"].astype(str).to_numpy()
-        if len(self.coords) == 1:
-            return plot_embedding(
-                self.coords[0], labels, ax, classes=self.classes, title=self.names[0]
-            )
-        panels = {name: (xy, labels) for name, xy in zip(self.names, self.coords, strict=True)}
-        return plot_embeddings_side_by_side(panels, ax, classes=self.classes)
+        return draw(self.coords, self.names, self._coloring, ax)
 
     # -- selection and panel ------------------------------------------------------------------
 
@@ -388,6 +371,13 @@ class Explorer:
     def _labels(self, image: int) -> list[str]:
         lo, hi = np.searchsorted(self._pos_images, [image, image + 1])
         return [self.classes[k] for k in sorted(set(self._pos_classes[lo:hi].tolist()))]
+
+    def _pick(self, by: str) -> None:  # the dropdown's choice
+        if by != self.color_by:
+            self.color(by)
+
+    def _redraw_picture(self) -> None:
+        self._picture.value = png(figure(self.coords, self.names, self._coloring))
 
     def _refresh_panel(self) -> None:
         self._image_panel.show(self.panel_items(), len(self._selected))
