@@ -12,10 +12,10 @@ from mlrkit.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
-EXPECTED = [f"{n:02d}" for n in range(1, 8)]
+EXPECTED = [f"{n:02d}" for n in range(1, 9)]
 
 
-def test_the_seven_numbered_notebooks_exist() -> None:
+def test_the_eight_numbered_notebooks_exist() -> None:
     assert [p.name[:2] for p in NOTEBOOKS] == EXPECTED
 
 
@@ -31,6 +31,16 @@ def test_committed_notebooks_carry_no_outputs(path: Path) -> None:
     assert "notebook_setup(" in "".join(first_code["source"]), "first cell: paths, seed, mode"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_opens_with_what_it_needs_produces_and_trains(path: Path) -> None:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    opening = "".join(nb["cells"][0]["source"])
+    assert nb["cells"][0]["cell_type"] == "markdown"
+    lines = [line.strip() for line in opening.splitlines()]
+    for marker in ("**Needs:**", "**Produces:**", "**If missing, trains:**"):
+        assert any(line.startswith(marker) for line in lines), f"{path.name}: no {marker} line"
+
+
 @pytest.mark.slow
 def test_every_notebook_runs_in_fast_mode_through_the_demo(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
@@ -41,7 +51,7 @@ def test_every_notebook_runs_in_fast_mode_through_the_demo(
     monkeypatch.setenv("MLRKIT_DATA", str(data))
     monkeypatch.setenv("MLRKIT_CACHE", str(tmp_path / "cache"))
     argv = ["demo", "--fast", "--out", str(out), "--notebooks", str(ROOT / "notebooks")]
-    assert main([*argv, "--upto", "7"]) == 0
+    assert main([*argv, "--upto", "8"]) == 0
     printed = capsys.readouterr().out
     for path in NOTEBOOKS:
         assert f"running {path.name}" in printed
