@@ -598,3 +598,18 @@ def test_bad_neighbour_settings_are_one_line(tmp_path: Path) -> None:
         with pytest.raises(InvalidInputError, match=match) as caught:
             Explorer(_embeddings(tmp_path), _coords(9), **kwargs)
         assert "\n" not in str(caught.value)
+
+
+def test_a_nan_vector_is_one_line_and_the_panel_stays(tmp_path: Path) -> None:
+    emb = _many(tmp_path)
+    emb.vectors[9, 1] = np.nan  # image 3, cat
+    emb.vectors[13, 0] = np.inf  # image 4, dog
+    explorer = Explorer(emb, _coords(90), neighbour_k=40)
+    for row, bad in [(9, 9), (0, 9), (1, 13), (13, 13)]:
+        with pytest.raises(InvalidInputError, match=f"the vector of row {bad} holds NaN or inf"):
+            explorer.neighbours(row, 40 if row == 0 else 3)
+    assert 9 not in explorer.neighbours(2, 40).index  # car: another class
+    explorer.select([9])
+    assert explorer.panel_items()[0]["row"] == 9
+    assert "no neighbours: the vector of row 9" in explorer.panel.children[2].children[0].value
+    assert _near_cells(explorer) == []

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from mlrkit.errors import InvalidInputError
 from mlrkit.metrics import cosine_topk
 
 CHUNK_BYTES = 64 * 2**20  # float64 rows read at a time in the cosine pass
@@ -75,12 +76,14 @@ class NearestRows:
         candidates = np.flatnonzero(
             (self.blocks == self.blocks[row]) & (self.groups != self.groups[row])
         )
+        self._check_finite(np.array([row]), row)
         if len(candidates) > k:
             candidates = self._shortlist(row, candidates, k)
         if len(candidates) == 0:
             return np.empty(0, np.int64), np.empty(0, np.float32)
         # The row first, then its kept candidates in ascending order (ties: the lower index).
         rows = np.concatenate([[row], candidates])
+        self._check_finite(candidates, row)
         indices, sims = cosine_topk(
             self.vectors[rows], min(k, len(candidates)),
             groups=self.groups[rows], blocks=self.blocks[rows],
@@ -95,10 +98,20 @@ class NearestRows:
             return candidates[:k]
         dim = self.vectors.shape[1]
         step = max(1, CHUNK_BYTES // (8 * dim))
-        cosines = np.concatenate(
-            [_unit_rows(self.vectors[candidates[lo : lo + step]]) @ query
-             for lo in range(0, len(candidates), step)]
-        )  # fmt: skip
+        with np.errstate(invalid="ignore"):  # rows holding NaN or inf give NaN
+            cosines = np.concatenate(
+                [_unit_rows(self.vectors[candidates[lo : lo + step]]) @ query
+                 for lo in range(0, len(candidates), step)]
+            )  # fmt: skip
+        cosines[np.isnan(cosines)] = np.inf  # a row holding NaN or inf is kept, and reported
         kth = np.partition(cosines, len(cosines) - k)[len(cosines) - k]
         margin = 4 * np.sqrt(dim) * 2.0**-26 + 1e-9  # twice 2d, plus float64 rounding
         return candidates[cosines >= kth - margin]
+
+    def _check_finite(self, rows: np.ndarray, row: int) -> None:
+        finite = np.isfinite(self.vectors[rows]).all(axis=1)
+        if not finite.all():
+            raise InvalidInputError(
+                f"the vector of row {rows[np.argmin(finite)]} holds NaN or inf, so no cosine "
+                f"ranks row {row}'s neighbours; check the run for divergence"
+            )

@@ -108,11 +108,12 @@ class ImagePanel:
         self.box = widgets.VBox([self._header, self._grid, self.near])
 
     def show(
-        self, items: list[dict], total: int, near: list[dict] | None = None, where: str = ""
+        self, items: list[dict], total: int, near: list[dict] | str | None = None, where: str = ""
     ) -> None:
         """Show ``items`` (dicts as from ``Explorer.panel_items``) out of ``total`` selected, and
         ``near`` (dicts as from ``Explorer.neighbour_items``: the neighbours of the one selected
-        row, found in the space ``where``) under them; None hides the neighbours section."""
+        row, found in the space ``where``) under them; a string: why there are none; None hides
+        the neighbours section."""
         if total == 0:
             self._header.value = (
                 "<i>Select points (lasso: press and hold, then drag; or the lasso button) "
@@ -127,7 +128,10 @@ class ImagePanel:
             self._near_header.value = ""
             self._near_grid.children = ()
             return
-        self._near_header.value = near_header(items[0], near, where)
+        if isinstance(near, str):
+            self._near_header.value, near = f"<i>{html.escape(near)}</i>", []
+        else:
+            self._near_header.value = near_header(items[0], near, where)
         self._near_grid.children = tuple(self._cell(item, _near_caption(item)) for item in near)
         self.near.layout.display = None
 

@@ -5,15 +5,13 @@ point per (image, class) pair) as WebGL scatter plots (jupyter-scatter, ``import
 next to an image panel. Selecting points with the lasso in the notebook (or calling
 :meth:`Explorer.select`) fills the panel with thumbnails of the selected pairs' images, each
 with its class, the image's label set, the score and whether the prediction was right; with a
-trained run, each thumbnail overlays the attention map of that pair's class. This module holds
-the views, the selection sync and the choice between widget and picture; private modules hold
-the rest: the panel (``_panel``), its row dicts (``_items``), the nearest rows (``_neighbours``),
-the colourings (``_colors``), the static picture (``_static``), the widget box (``_box``).
-
-Neighbours: selecting exactly one point (a click) adds its ``neighbour_k`` nearest rows of the
-same class from other images (exact cosine, :func:`mlrkit.metrics.cosine_topk`) to the panel,
-with thumbnails, given labels and similarities; :meth:`Explorer.neighbours` returns them as a
-table. A row given 1 whose neighbours were mostly given 0 is what the label audit suspects.
+trained run, each thumbnail overlays the attention map of that pair's class. A one-point
+selection (a click) adds its ``neighbour_k`` nearest rows of its class from other images, with
+their thumbnails, given labels and similarities (:meth:`Explorer.neighbours`): a row given 1
+whose neighbours were mostly given 0 is what the label audit suspects. This module holds the
+views, the selection sync and the choice between widget and picture; private modules hold the
+panel (``_panel``, ``_items``), the nearest rows (``_neighbours``), the colourings
+(``_colors``), the static picture (``_static``) and the widget box (``_box``).
 
 Several embeddings (say the ``"features"`` and ``"embedding"`` spaces of a run, or two runs on
 the same split) give linked views: a selection in one view selects the same rows in the others.
@@ -314,10 +312,9 @@ class Explorer:
     def neighbours(self, row: int, k: int = 8, *, view: int | None = None) -> pd.DataFrame:
         """Row ``row``'s ``k`` nearest rows of the same class from other images, by cosine.
 
-        Exact (:func:`mlrkit.metrics.cosine_topk` with ``groups`` the image and ``blocks`` the
-        class index, in the vectors of view ``view``): the rows with the same ``class_index``
-        and another ``image`` with the ``k`` largest cosine similarities, ties broken by the
-        lower row index; computed for this row alone, when asked (the last answers are kept).
+        Exact, as :func:`mlrkit.metrics.cosine_topk` (``groups`` the image, ``blocks`` the class
+        index) ranks them in view ``view``'s vectors: ties broken by the lower row index.
+        Computed for this row alone, when asked (the last answers are kept).
 
         Args:
             row: a row of :attr:`frame` (its position, as :meth:`select` takes).
@@ -329,8 +326,7 @@ class Explorer:
             plus ``similarity`` (float32), indexed by their row position (index name ``row``).
 
         Raises:
-            InvalidInputError: a row that is no integer in ``[0, M)``, a ``k`` that is no whole
-                number >= 1, a view that is none of the explorer's.
+            InvalidInputError: a row not in ``[0, M)``, a ``k`` < 1, a view that is none.
         """
         row, k = row_of(row, self._rows), count_of(k, "k")
         view = self.neighbour_view if view is None else view_of(view, len(self._nearest))
@@ -388,7 +384,12 @@ class Explorer:
         self._picture.value = png(figure(self.coords, self.names, self._coloring))
 
     def _refresh_panel(self) -> None:
-        near = self.neighbour_items() if len(self._selected) == 1 and self.neighbour_k else None
+        near: list[dict] | str | None = None
+        if len(self._selected) == 1 and self.neighbour_k:
+            try:
+                near = self.neighbour_items()
+            except InvalidInputError as error:  # e.g. a NaN vector: the panel says so, stays
+                near = f"no neighbours: {error}"
         where = self.names[self.neighbour_view] if len(self.names) > 1 else ""
         self._image_panel.show(self.panel_items(), len(self._selected), near, where)
 
