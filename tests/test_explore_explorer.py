@@ -540,8 +540,8 @@ def test_one_point_selection_shows_its_neighbours_in_the_panel(tmp_path: Path) -
     assert len(cells) == 5 and all(_is_png(cell.children[0].value) for cell in cells)
     for cell, item in zip(cells, items, strict=True):
         caption = cell.children[1].value
-        assert f"<b>row {item['row']}</b> · image {item['image']}" in caption
-        assert f"sim {item['similarity']:.3f}" in caption and words[item["target"]] in caption
+        assert f"<b>row {item['row']}</b> · sim {item['similarity']:.3f}" in caption
+        assert f"image {item['image']} · {words[item['target']]}" in caption
     assert len(explorer.panel.children[1].children) == 1  # the selected row itself, as before
     # The frontend's click selects one point too; two points hide the section again.
     explorer.widget(fallback=False)

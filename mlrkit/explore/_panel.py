@@ -60,8 +60,8 @@ def _given(target: int) -> str:
 def _near_caption(item: dict) -> str:
     """A neighbour's caption: row, image, similarity, given label, score, the image's labels."""
     return (
-        f"<b>row {item['row']}</b> · image {item['image']} · sim {item['similarity']:.3f}<br>"
-        f"<small>{_given(item['target'])} · score {item['score']:.2f}<br>"
+        f"<b>row {item['row']}</b> · sim {item['similarity']:.3f}<br>"
+        f"<small>image {item['image']} · {_given(item['target'])} · score {item['score']:.2f}<br>"
         f"{html.escape(', '.join(item['labels']) or '(no label)')}</small>"
     )
 
