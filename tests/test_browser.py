@@ -12,9 +12,12 @@ is not used), run all its cells in fast mode, then check what a user sees:
   ``<img>`` thumbnails (ipywidgets ``Image``, a ``blob:`` source) and the header
   ``"N selected"`` / ``"first 12 of N selected"``; the other, linked view changes with it;
 - the static picture (a PNG ``<img>`` under the views and the panel, what an exported notebook
-  shows) is there, and the "colour by" dropdown recolours the views and that picture.
+  shows) is there, and the "colour by" dropdown recolours the views and that picture;
+- a click on one point selects it alone and the panel shows its neighbours: a header
+  ``"N nearest '<class>' rows from other images"`` over their thumbnails.
 
-Screenshots (after rendering, mid-lasso, after the selection, recoloured, and on failure, with
+Screenshots (after rendering, mid-lasso, after the selection, recoloured, after the click, and on
+failure, with
 the server and browser logs) go to ``$MLRKIT_TEST_OUTPUT/browser`` (default: the test's
 ``tmp_path/browser``); the folder is printed (``pytest -s``) and named in every failure message.
 
@@ -62,6 +65,7 @@ DRAW_S = 60  # points drawn in the canvas
 LONG_PRESS_MS = 1500  # regl-scatterplot's lasso long press is 750 ms; slack for a busy CPU
 SELECT_S = 120  # thumbnails (with attention overlays) in the panel after the lasso
 PANEL_HEADER = re.compile(r"(?:first (\d+) of )?(\d+) selected")
+NEAR_HEADER = re.compile(r"(\d+) nearest '[^']+' rows from other images")
 
 
 def find_chromium() -> tuple[str | None, str]:
@@ -214,6 +218,27 @@ def _lasso(page: Any, box: dict[str, float], shot: Path | None = None) -> None:
         page.mouse.up()
 
 
+def _a_point(png: bytes) -> tuple[int, int]:
+    """The centre (x, y) of a drawn point in a canvas screenshot: a pixel off the background
+    colour whose 5 x 5 neighbourhood is all off it, nearest the middle."""
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int32)
+    codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    values, counts = np.unique(codes, return_counts=True)
+    off = codes != values[np.argmax(counts)]
+    inner = off.copy()
+    for dy in range(-2, 3):
+        for dx in range(-2, 3):
+            inner &= np.roll(off, (dy, dx), axis=(0, 1))
+    ys, xs = np.nonzero(inner[2:-2, 2:-2])
+    assert len(ys), "no point of 5 x 5 pixels in the view"
+    h, w = codes.shape
+    best = np.argmin((ys + 2 - h / 2) ** 2 + (xs + 2 - w / 2) ** 2)
+    return int(xs[best]) + 2, int(ys[best]) + 2
+
+
 def _explore(page: Any, url: str, out: Path, notes: list[str]) -> None:
     """Open the notebook, run all cells, check the canvas, lasso, check the panel."""
     from playwright.sync_api import expect
@@ -325,6 +350,22 @@ def _explore(page: Any, url: str, out: Path, notes: list[str]) -> None:
     notes.append("static picture present; recoloured by 'correct'")
     page.wait_for_timeout(500)
     explorer.screenshot(path=str(out / "04_explorer_recoloured.png"))
+
+    # A click on one point selects it alone: the panel adds its nearest rows of its class.
+    views[0].scroll_into_view_if_needed()
+    box = views[0].bounding_box()
+    assert box is not None
+    x, y = _a_point(views[0].screenshot())
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    expect(header).to_contain_text(re.compile(r"^\s*1 selected"), timeout=SELECT_S * 1000)
+    near = explorer.locator(".widget-html", has_text=NEAR_HEADER)
+    expect(near).to_be_visible(timeout=SELECT_S * 1000)
+    count = int(NEAR_HEADER.search(near.first.inner_text()).group(1))
+    near_images = explorer.locator(".widget-vbox:has(> .widget-html:has-text('nearest')) img")
+    expect(near_images).to_have_count(count, timeout=SELECT_S * 1000)
+    notes.append(f"clicked a point: {near.first.inner_text()!r}")
+    page.wait_for_timeout(500)
+    explorer.screenshot(path=str(out / "05_explorer_neighbours.png"))
 
 
 @pytest.mark.slow

@@ -212,6 +212,20 @@ def test_run_overlays_attention_on_thumbnails(tmp_path: Path, tiny_config) -> No
     overlay = np.asarray(Image.open(io.BytesIO(run_png)).convert("RGB"), dtype=float)
     picture = np.asarray(Image.open(io.BytesIO(plain_png)).convert("RGB"), dtype=float)
     assert overlay.shape == picture.shape and np.abs(overlay - picture).mean() > 5
+    # A one-point selection's neighbours overlay the attention of their (the same) class too.
+    pairs = 3 * len(emb.classes)  # every pair of the first three images
+    every = extract_embeddings(
+        tmp_path / "run", space="features", which="all", max_items=pairs, progress=False
+    )
+    with_run = Explorer(every, _coords(len(every.frame)), run=tmp_path / "run")
+    with_run.select([4])  # image 0, class 4; its rows in images 1 and 2 are the neighbours
+    near = with_run.neighbour_items()
+    cells = list(with_run.panel.children[2].children[1].children)
+    assert [(it["image"], it["class_index"]) for it in near] in ([(1, 4), (2, 4)], [(2, 4), (1, 4)])
+    assert len(cells) == 2 and all("no attention" not in c.children[1].value for c in cells)
+    for cell, item in zip(cells, near, strict=True):
+        with_run.select([item["row"]])  # the same thumbnail as when selected itself
+        assert cell.children[0].value == with_run.panel.children[1].children[0].children[0].value
     # A head without attention maps: the plain image, and the caption says why.
     fit(tiny_config("train.epochs=1", "model.head=gap", loss="bce"), tmp_path / "gap")
     gap = Explorer(emb, coords, run=tmp_path / "gap")
@@ -381,3 +395,221 @@ def test_a_bad_colour_column_is_one_line_naming_the_valid_ones(tmp_path: Path) -
         explorer.color("path")
     with pytest.raises(InvalidInputError, match="use one of class"):
         Explorer(_embeddings(tmp_path), _coords(9), color_by="nope")
+
+
+# -- neighbours: a row's nearest rows of its class from other images -------------------------------
+
+
+def _many(tmp_path: Path, images: int = 30, dim: int = 3, seed: int = 0) -> ClassEmbeddings:
+    """``images`` x 3 classes (every pair a row), random targets, with ties and a zero row."""
+    emb = _embeddings(tmp_path)  # writes the three image files
+    rng = np.random.default_rng(seed)
+    image, klass = np.divmod(np.arange(3 * images), 3)
+    target = rng.choice([1, 0, 0, -1], size=len(image))
+    score = rng.uniform(size=len(image)).astype(np.float32)
+    correct = pd.array((score >= 0.5) == (target == 1), dtype="boolean")
+    correct[target == -1] = pd.NA
+    frame = pd.DataFrame(
+        {
+            "image": image,
+            "path": [str(tmp_path / f"img{i % 3}.png") for i in image],
+            "class": pd.Categorical.from_codes(klass, categories=list(CLASSES)),
+            "class_index": klass,
+            "target": target,
+            "score": score,
+            "predicted": score >= 0.5,
+            "correct": correct,
+        }
+    )
+    vectors = rng.normal(size=(len(frame), dim)).astype(np.float32)
+    vectors[[30, 45, 60]] = vectors[3]  # class 0, images 10, 15, 20: exact ties with row 3
+    vectors[[31, 61]] = vectors[1]  # class 1: ties with row 1 and with each other
+    vectors[6] = 0  # a zero row: similarity 0 with every row
+    return ClassEmbeddings(frame, vectors, "features", CLASSES, emb.source, "val")
+
+
+def _dense_neighbours(emb: ClassEmbeddings, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """From the definition: the full cosine matrix in float64 (a zero row: 0), rows of the same
+    class and another image, by similarity descending, ties by the lower row (stable sort)."""
+    v = emb.vectors.astype(np.float64)
+    norm = np.linalg.norm(v, axis=1, keepdims=True)
+    z = np.divide(v, norm, out=np.zeros_like(v), where=norm > 0)
+    cosine = z @ z.T
+    frame = emb.frame
+    same_class = frame["class_index"].to_numpy() == frame["class_index"].iloc[row]
+    other_image = frame["image"].to_numpy() != frame["image"].iloc[row]
+    candidates = np.flatnonzero(same_class & other_image)  # ascending
+    order = candidates[np.argsort(-cosine[row, candidates], kind="stable")][:k]
+    return order, cosine[row, order]
+
+
+@pytest.mark.parametrize("k", [1, 3, 8, 100])
+def test_neighbours_match_a_dense_reference(tmp_path: Path, k: int) -> None:
+    from mlrkit.metrics import cosine_topk
+
+    emb = _many(tmp_path)
+    explorer = Explorer(emb, _coords(len(emb.frame)))
+    explorer.frame["suspicion"] = np.arange(len(emb.frame)) / 10  # an added column comes along
+    full_idx, full_sim = cosine_topk(
+        emb.vectors, k, groups=emb.frame["image"], blocks=emb.frame["class_index"]
+    )
+    for row in range(len(emb.frame)):
+        table = explorer.neighbours(row, k)
+        expected, similarity = _dense_neighbours(emb, row, k)
+        np.testing.assert_array_equal(table.index, expected)
+        np.testing.assert_allclose(table["similarity"], similarity, atol=1e-6)
+        found = full_idx[row] >= 0  # the kit's kNN over every row at once: the same answer
+        np.testing.assert_array_equal(table.index, full_idx[row][found])
+        np.testing.assert_array_equal(table["similarity"], full_sim[row][found])
+    assert len(explorer.neighbours(0, k)) == min(k, 29)  # 29 other images have a cat row
+    table = explorer.neighbours(3, k)
+    assert table.index.name == "row" and table["similarity"].dtype == np.float32
+    assert list(table.columns) == [*explorer.frame.columns, "similarity"]
+    pd.testing.assert_frame_equal(
+        table.drop(columns="similarity"), explorer.frame.iloc[table.index].rename_axis("row")
+    )
+    if k >= 3:  # the ties: rows 30, 45, 60 copy row 3, in row order, similarity 1
+        assert table.index[:3].tolist() == [30, 45, 60]
+        np.testing.assert_allclose(table["similarity"].iloc[:3], 1.0, atol=1e-6)
+    zero = explorer.neighbours(6, k)  # a zero row: all 0, so the lowest rows of other images
+    assert zero.index.tolist() == [r for r in range(0, 90, 3) if r != 6][:k]  # cat, not image 2
+    assert (zero["similarity"] == 0).all()
+
+
+def test_neighbours_in_another_view_use_its_vectors(tmp_path: Path) -> None:
+    a, b = _many(tmp_path), _many(tmp_path, seed=1)
+    b.vectors = _many(tmp_path, dim=5, seed=7).vectors
+    explorer = Explorer([a, b], [_coords(90)] * 2, neighbour_view=1)
+    for row in (0, 4, 50):
+        np.testing.assert_array_equal(explorer.neighbours(row, view=0).index,
+                                      _dense_neighbours(a, row, 8)[0])  # fmt: skip
+        np.testing.assert_array_equal(explorer.neighbours(row).index,
+                                      _dense_neighbours(b, row, 8)[0])  # fmt: skip
+    assert not np.array_equal(explorer.neighbours(50, view=0).index, explorer.neighbours(50).index)
+
+
+def test_neighbours_search_one_row_lazily(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlrkit.explore._neighbours as neighbours
+
+    calls = []
+    real = neighbours.cosine_topk
+
+    def counted(vectors, k, **kwargs):
+        calls.append(len(vectors))
+        return real(vectors, k, **kwargs)
+
+    monkeypatch.setattr(neighbours, "cosine_topk", counted)
+    emb = _many(tmp_path, images=400, dim=8)
+    explorer = Explorer(emb, _coords(len(emb.frame)))
+    assert calls == []  # nothing before the first question
+    first = explorer.neighbours(100, 5)
+    assert len(calls) == 1 and calls[0] <= 5 + 1 + 4  # the row and its shortlist, not its class
+    assert explorer.neighbours(100, 3).index.tolist() == first.index[:3].tolist()
+    assert len(calls) == 1  # a smaller k: the answer kept
+    np.testing.assert_array_equal(explorer.neighbours(100, 20).index,
+                                  _dense_neighbours(emb, 100, 20)[0])  # fmt: skip
+    assert len(calls) == 2
+
+
+def _near_cells(explorer: Explorer) -> list:
+    return list(explorer.panel.children[2].children[1].children)
+
+
+def test_one_point_selection_shows_its_neighbours_in_the_panel(tmp_path: Path) -> None:
+    emb = _many(tmp_path)
+    explorer = Explorer(emb, _coords(90), neighbour_k=5)
+    near = explorer.panel.children[2]
+    assert near.layout.display == "none" and _near_cells(explorer) == []
+    explorer.select([4])  # image 1, dog
+    table = explorer.neighbours(4, 5)
+    items = explorer.neighbour_items()
+    assert [it["row"] for it in items] == table.index.tolist()
+    assert [it["similarity"] for it in items] == pytest.approx(table["similarity"].tolist())
+    assert [it["target"] for it in items] == table["target"].tolist()
+    assert all(it["class"] == "dog" and it["image"] != 1 for it in items)
+    assert near.layout.display != "none"
+    header = near.children[0].value
+    words = {1: "given 1", 0: "given 0", -1: "ignored"}
+    counts = table["target"].value_counts()
+    assert set(counts.index) == {0, 1, -1}  # some of each in this header
+    for target, count in counts.items():
+        assert f"{count} {words[target]}" in header
+    assert "5 nearest 'dog' rows from other images" in header
+    assert f"row 4 itself is {words[emb.frame['target'].iloc[4]]}." in header
+    cells = _near_cells(explorer)
+    assert len(cells) == 5 and all(_is_png(cell.children[0].value) for cell in cells)
+    for cell, item in zip(cells, items, strict=True):
+        caption = cell.children[1].value
+        assert f"<b>row {item['row']}</b> · sim {item['similarity']:.3f}" in caption
+        assert f"image {item['image']} · {words[item['target']]}" in caption
+    assert len(explorer.panel.children[1].children) == 1  # the selected row itself, as before
+    # The frontend's click selects one point too; two points hide the section again.
+    explorer.widget(fallback=False)
+    explorer.scatters[0].widget.selection = np.array([0], dtype=np.uint32)
+    clicked = explorer.neighbours(0, 5).index.tolist()
+    assert [it["row"] for it in explorer.neighbour_items()] == clicked
+    assert len(_near_cells(explorer)) == 5 and "'cat' rows" in near.children[0].value
+    explorer.select([0, 1])
+    assert explorer.neighbour_items() == [] and _near_cells(explorer) == []
+    assert near.layout.display == "none"
+    off = Explorer(emb, _coords(90), neighbour_k=0)
+    off.select([4])
+    assert off.neighbour_items() == [] and off.panel.children[2].layout.display == "none"
+
+
+def test_a_row_without_neighbours_says_so(tmp_path: Path) -> None:
+    explorer = Explorer(_embeddings(tmp_path, which="present"), _coords(5))
+    explorer.select([2])  # image 1's dog; image 0's dog is row 1
+    assert [it["row"] for it in explorer.neighbour_items()] == [1]
+    explorer.select([4])  # image 2's car: no other image has a car row
+    assert explorer.neighbour_items() == [] and explorer.neighbours(4).empty
+    assert "No other image has a 'car' row" in explorer.panel.children[2].children[0].value
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda e: e.neighbours(9), r"row 9 is out of range: rows lie in \[0, 9\)"),
+        (lambda e: e.neighbours(-1), "out of range"),
+        (lambda e: e.neighbours(1.0), "row must be an integer row position"),
+        (lambda e: e.neighbours(True), "row must be an integer"),
+        (lambda e: e.neighbours("3"), "row must be an integer"),
+        (lambda e: e.neighbours(0, 0), "k=0 must be a whole number >= 1"),
+        (lambda e: e.neighbours(0, -2), "k=-2 must be a whole number >= 1"),
+        (lambda e: e.neighbours(0, 2.5), "k=2.5 must be a whole number"),
+        (lambda e: e.neighbours(0, True), "k=True must be a whole number"),
+        (lambda e: e.neighbours(0, view=1), r"view=1 must be a view's position in \[0, 1\)"),
+    ],
+)
+def test_a_bad_row_k_or_view_is_one_line(tmp_path: Path, call, match: str) -> None:
+    explorer = Explorer(_embeddings(tmp_path), _coords(9))
+    with pytest.raises(InvalidInputError, match=match) as caught:
+        call(explorer)
+    assert "\n" not in str(caught.value)
+    assert explorer.neighbours(np.int64(3), np.int32(2)).index.tolist() == [6, 0]
+
+
+def test_bad_neighbour_settings_are_one_line(tmp_path: Path) -> None:
+    for kwargs, match in [
+        ({"neighbour_k": -1}, "neighbour_k=-1 must be a whole number >= 0"),
+        ({"neighbour_k": 1.5}, "neighbour_k=1.5"),
+        ({"neighbour_view": 1}, r"neighbour_view=1 must be a view's position in \[0, 1\)"),
+    ]:
+        with pytest.raises(InvalidInputError, match=match) as caught:
+            Explorer(_embeddings(tmp_path), _coords(9), **kwargs)
+        assert "\n" not in str(caught.value)
+
+
+def test_a_nan_vector_is_one_line_and_the_panel_stays(tmp_path: Path) -> None:
+    emb = _many(tmp_path)
+    emb.vectors[9, 1] = np.nan  # image 3, cat
+    emb.vectors[13, 0] = np.inf  # image 4, dog
+    explorer = Explorer(emb, _coords(90), neighbour_k=40)
+    for row, bad in [(9, 9), (0, 9), (1, 13), (13, 13)]:
+        with pytest.raises(InvalidInputError, match=f"the vector of row {bad} holds NaN or inf"):
+            explorer.neighbours(row, 40 if row == 0 else 3)
+    assert 9 not in explorer.neighbours(2, 40).index  # car: another class
+    explorer.select([9])
+    assert explorer.panel_items()[0]["row"] == 9
+    assert "no neighbours: the vector of row 9" in explorer.panel.children[2].children[0].value
+    assert _near_cells(explorer) == []

@@ -1,5 +1,5 @@
-"""The explorer's input checks: its embeddings (rows to show, the same rows in every view) and
-their 2-D coordinates (given, or UMAP's)."""
+"""The explorer's input checks: its embeddings (rows to show, the same rows in every view), their
+2-D coordinates (given, or UMAP's), and the row, count and view of a neighbour search."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 
 from mlrkit.errors import InvalidInputError
 from mlrkit.explore.embeddings import ClassEmbeddings
+from mlrkit.inputs import is_count
 
 
 def embedding_list(
@@ -73,3 +74,68 @@ def as_coords(
                 f"coords must have shape (M, 2) = ({len(e.frame)}, 2), got {c.shape}"
             )
     return out
+
+
+def row_of(row: Any, rows: int) -> int:
+    """``row`` as an int, when it is an integer (not a bool) in ``[0, rows)``.
+
+    Raises:
+        InvalidInputError: anything else (one line, naming the range).
+    """
+    if isinstance(row, bool) or not isinstance(row, int | np.integer):
+        raise InvalidInputError(
+            f"row must be an integer row position in [0, {rows}), got {row!r} "
+            f"({type(row).__name__})"
+        )
+    if not 0 <= row < rows:
+        raise InvalidInputError(f"row {row} is out of range: rows lie in [0, {rows})")
+    return int(row)
+
+
+def count_of(value: Any, name: str, *, zero: bool = False) -> int:
+    """``value`` as an int, when it is a whole number >= 1 (>= 0 with ``zero``), not a bool.
+
+    Raises:
+        InvalidInputError: anything else (one line, naming the argument).
+    """
+    if isinstance(value, int | np.integer) and not isinstance(value, bool) and zero and value == 0:
+        return 0
+    if not is_count(value):
+        least = 0 if zero else 1
+        raise InvalidInputError(
+            f"{name}={value!r} must be a whole number >= {least} (neighbours to show), e.g. 8"
+        )
+    return int(value)
+
+
+def view_of(value: Any, views: int, name: str = "view") -> int:
+    """``value`` as an int, when it is the position of one of ``views`` views.
+
+    Raises:
+        InvalidInputError: anything else (one line).
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or not (0 <= value < views)
+    ):
+        raise InvalidInputError(
+            f"{name}={value!r} must be a view's position in [0, {views}) (the order of the "
+            "embeddings given)"
+        )
+    return int(value)
+
+
+def rows_of(indices: Any, rows: int) -> np.ndarray:
+    """``indices`` (None or [] for none) as int64 row positions, each in ``[0, rows)``.
+
+    Raises:
+        InvalidInputError: indices that are not integers, or one out of range.
+    """
+    found = np.asarray([] if indices is None else indices)
+    if found.size and not np.issubdtype(found.dtype, np.integer):
+        raise InvalidInputError(f"select needs integer row indices, got dtype {found.dtype}")
+    found = found.astype(np.int64).ravel()
+    if found.size and (found.min() < 0 or found.max() >= rows):
+        raise InvalidInputError(f"row indices must lie in [0, {rows}); got out of range")
+    return found

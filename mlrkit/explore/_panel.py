@@ -2,11 +2,13 @@
 
 :class:`ImagePanel` is the ipywidgets box under the scatter views of
 :class:`mlrkit.explore.explorer.Explorer`: a header (how many rows are selected) and a grid of
-thumbnails, each captioned with its class, score, outcome and the image's label set. With a
-trained run, each thumbnail overlays the attention map of that row's class (the run is loaded
-on the first thumbnail). Thumbnails and attention maps are cached, up to :data:`CACHE_ITEMS`
-each; a missing image or attention map gives a placeholder or a plain image plus a note, never
-an error.
+thumbnails, each captioned with its class, score, outcome and the image's label set; when one
+row is selected, a neighbours section under them: its nearest rows of the same class from other
+images, each thumbnail captioned with its row, image, similarity, given label (``target``) and
+score, and a header counting their given labels. With a trained run, each thumbnail overlays
+the attention map of that row's class (the run is loaded on the first thumbnail). Thumbnails
+and attention maps are cached, up to :data:`CACHE_ITEMS` each; a missing image or attention map
+gives a placeholder or a plain image plus a note, never an error.
 """
 
 from __future__ import annotations
@@ -31,6 +33,55 @@ def _png(image: Any) -> bytes:
     return buffer.getvalue()
 
 
+def _grid() -> Any:
+    import ipywidgets as widgets
+
+    return widgets.GridBox(
+        layout=widgets.Layout(
+            grid_template_columns=f"repeat(auto-fill, {THUMB_SIZE + 10}px)", grid_gap="6px"
+        )
+    )
+
+
+def _caption(item: dict) -> str:
+    """A selected row's caption: class, score, outcome, the image's label set."""
+    outcome = {True: "correct", False: "wrong", None: "ignored"}[item["correct"]]
+    return (
+        f"<b>{html.escape(item['class'])}</b> · {item['score']:.2f} · {outcome}<br>"
+        f"<small>{html.escape(', '.join(item['labels']) or '(no label)')}</small>"
+    )
+
+
+def _given(target: int) -> str:
+    """A given label in words: ``given 1``, ``given 0``, or ``ignored`` (a target of -1)."""
+    return "ignored" if target == -1 else f"given {target}"
+
+
+def _near_caption(item: dict) -> str:
+    """A neighbour's caption: row, image, similarity, given label, score, the image's labels."""
+    return (
+        f"<b>row {item['row']}</b> · sim {item['similarity']:.3f}<br>"
+        f"<small>image {item['image']} · {_given(item['target'])} · score {item['score']:.2f}<br>"
+        f"{html.escape(', '.join(item['labels']) or '(no label)')}</small>"
+    )
+
+
+def near_header(row: dict, near: list[dict], where: str) -> str:
+    """The neighbours section's header: what they are and how many were given each label."""
+    name = html.escape(row["class"])
+    space = f" in {html.escape(where)}" if where else ""
+    if not near:
+        return f"<b>No other image has a '{name}' row</b>: no neighbour to show."
+    counts: dict[int, int] = {}
+    for item in near:
+        counts[item["target"]] = counts.get(item["target"], 0) + 1
+    given = ", ".join(f"{counts[t]} {_given(t)}" for t in sorted(counts, reverse=True))
+    return (
+        f"<b>{len(near)} nearest '{name}' rows from other images</b> (cosine{space}): "
+        f"{given}; row {row['row']} itself is {_given(row['target'])}."
+    )
+
+
 class ImagePanel:
     """Header + grid of captioned thumbnails (an ipywidgets VBox in :attr:`box`).
 
@@ -48,17 +99,21 @@ class ImagePanel:
         self._thumb_cache: dict[tuple[int, int], bytes] = {}  # PNG per (image, class or -1)
         self._attention: dict[int, Any] = {}  # (K, h, w) maps per image, with a run
         self._header = widgets.HTML()
-        self._grid = widgets.GridBox(
-            layout=widgets.Layout(
-                grid_template_columns=f"repeat(auto-fill, {THUMB_SIZE + 10}px)", grid_gap="6px"
-            )
+        self._grid = _grid()
+        self._near_header = widgets.HTML()
+        self._near_grid = _grid()
+        self.near = widgets.VBox(
+            [self._near_header, self._near_grid], layout=widgets.Layout(display="none")
         )
-        self.box = widgets.VBox([self._header, self._grid])
+        self.box = widgets.VBox([self._header, self._grid, self.near])
 
-    def show(self, items: list[dict], total: int) -> None:
-        """Show ``items`` (dicts as from ``Explorer.panel_items``) out of ``total`` selected."""
-        import ipywidgets as widgets
-
+    def show(
+        self, items: list[dict], total: int, near: list[dict] | str | None = None, where: str = ""
+    ) -> None:
+        """Show ``items`` (dicts as from ``Explorer.panel_items``) out of ``total`` selected, and
+        ``near`` (dicts as from ``Explorer.neighbour_items``: the neighbours of the one selected
+        row, found in the space ``where``) under them; a string: why there are none; None hides
+        the neighbours section."""
         if total == 0:
             self._header.value = (
                 "<i>Select points (lasso: press and hold, then drag; or the lasso button) "
@@ -67,24 +122,31 @@ class ImagePanel:
         else:
             shown = f"first {len(items)} of " if total > len(items) else ""
             self._header.value = f"<b>{shown}{total} selected</b>"
-        cells = []
-        for item in items:
-            png, note = self._thumbnail(item)
-            outcome = {True: "correct", False: "wrong", None: "ignored"}[item["correct"]]
-            caption = (
-                f"<b>{html.escape(item['class'])}</b> · {item['score']:.2f} · {outcome}<br>"
-                f"<small>{html.escape(', '.join(item['labels']) or '(no label)')}"
-                f"{'<br>' + html.escape(note) if note else ''}</small>"
-            )
-            cells.append(
-                widgets.VBox(
-                    [
-                        widgets.Image(value=png, format="png", width=THUMB_SIZE),
-                        widgets.HTML(caption, layout=widgets.Layout(width=f"{THUMB_SIZE}px")),
-                    ]
-                )
-            )
-        self._grid.children = tuple(cells)
+        self._grid.children = tuple(self._cell(item, _caption(item)) for item in items)
+        if near is None or not items:
+            self.near.layout.display = "none"
+            self._near_header.value = ""
+            self._near_grid.children = ()
+            return
+        if isinstance(near, str):
+            self._near_header.value, near = f"<i>{html.escape(near)}</i>", []
+        else:
+            self._near_header.value = near_header(items[0], near, where)
+        self._near_grid.children = tuple(self._cell(item, _near_caption(item)) for item in near)
+        self.near.layout.display = None
+
+    def _cell(self, item: dict, caption: str) -> Any:
+        import ipywidgets as widgets
+
+        png, note = self._thumbnail(item)
+        if note:
+            caption += f"<br><small>{html.escape(note)}</small>"
+        return widgets.VBox(
+            [
+                widgets.Image(value=png, format="png", width=THUMB_SIZE),
+                widgets.HTML(caption, layout=widgets.Layout(width=f"{THUMB_SIZE}px")),
+            ]
+        )
 
     def _thumbnail(self, item: dict) -> tuple[bytes, str]:
         key = (item["image"], item["class_index"] if self._run is not None else -1)

@@ -5,11 +5,13 @@ point per (image, class) pair) as WebGL scatter plots (jupyter-scatter, ``import
 next to an image panel. Selecting points with the lasso in the notebook (or calling
 :meth:`Explorer.select`) fills the panel with thumbnails of the selected pairs' images, each
 with its class, the image's label set, the score and whether the prediction was right; with a
-trained run, each thumbnail overlays the attention map of that pair's class. The panel itself
-(thumbnails, attention overlays, caches, captions) lives in :mod:`mlrkit.explore._panel`, the
-colourings in :mod:`mlrkit.explore._colors`, the static picture in :mod:`mlrkit.explore._static`
-and the widget box's layout in :mod:`mlrkit.explore._box`; this module holds the views, the
-selection sync and the choice between widget and picture.
+trained run, each thumbnail overlays the attention map of that pair's class. A one-point
+selection (a click) adds its ``neighbour_k`` nearest rows of its class from other images, with
+their thumbnails, given labels and similarities (:meth:`Explorer.neighbours`): a row given 1
+whose neighbours were mostly given 0 is what the label audit suspects. This module holds the
+views, the selection sync and the choice between widget and picture; private modules hold the
+panel (``_panel``, ``_items``), the nearest rows (``_neighbours``), the colourings
+(``_colors``), the static picture (``_static``) and the widget box (``_box``).
 
 Several embeddings (say the ``"features"`` and ``"embedding"`` spaces of a run, or two runs on
 the same split) give linked views: a selection in one view selects the same rows in the others.
@@ -42,8 +44,10 @@ import numpy as np
 import pandas as pd
 
 from mlrkit.errors import InvalidInputError
-from mlrkit.explore._checks import as_coords, embedding_list
+from mlrkit.explore._checks import as_coords, count_of, embedding_list, row_of, rows_of, view_of
 from mlrkit.explore._colors import COLOR_BY, Coloring, color_columns, coloring
+from mlrkit.explore._items import RowItems
+from mlrkit.explore._neighbours import NearestRows
 from mlrkit.explore._panel import ImagePanel
 from mlrkit.explore._static import draw, figure, png
 from mlrkit.explore.embeddings import ClassEmbeddings
@@ -69,8 +73,9 @@ def explore_notebook_hint() -> str:
         "    explorer = Explorer(emb, run='runs/my-run')\n"
         "    explorer.widget()\n"
         "Lasso-select points (press and hold, then drag; or the lasso button) to see their "
-        "images in the panel; colour by class, score or correct with the dropdown or "
-        "explorer.color('correct')."
+        "images in the panel, or click one to see its nearest rows of its class from other "
+        "images (explorer.neighbours(row)); colour by class, score or correct with the "
+        "dropdown or explorer.color('correct')."
     )
 
 
@@ -89,11 +94,14 @@ class Explorer:
         run: a :class:`mlrkit.runs.Run` or a run path; thumbnails then overlay the
             attention map of the row's class (loaded on the first thumbnail).
         seed: UMAP seed when ``coords`` is None.
+        neighbour_k: a one-point selection shows this many nearest rows (0: none).
+        neighbour_view: the view whose vectors rank them (default the first).
 
     Raises:
         InvalidInputError: no embedding, or one without any row (nothing to show); coords or
             names of the wrong count or shape; embeddings whose rows differ; a ``color_by``
-            that is no colourable column; ``max_panel_images < 1``.
+            that is no colourable column; ``max_panel_images < 1``; a ``neighbour_k`` that is
+            no whole number >= 0 or a ``neighbour_view`` that is no view.
 
     Without jupyter-scatter, :attr:`scatters` is empty and :meth:`widget` returns the static
     picture; :meth:`select`, :meth:`panel_items`, :meth:`color` and :meth:`static` still work.
@@ -109,6 +117,8 @@ class Explorer:
         max_panel_images: int = 12,
         run: Any = None,
         seed: int | None = 0,
+        neighbour_k: int = 8,
+        neighbour_view: int = 0,
     ) -> None:
         try:
             import jscatter
@@ -118,6 +128,8 @@ class Explorer:
         self.embeddings = embedding_list(embeddings)
         if max_panel_images < 1:
             raise InvalidInputError(f"max_panel_images must be >= 1, got {max_panel_images}")
+        self.neighbour_k = count_of(neighbour_k, "neighbour_k", zero=True)
+        self.neighbour_view = view_of(neighbour_view, len(self.embeddings), "neighbour_view")
         self.coords = as_coords(coords, self.embeddings, seed)
         count = len(self.embeddings)
         if names is None:
@@ -129,7 +141,9 @@ class Explorer:
         self.frame = self.embeddings[0].frame
         self.classes = tuple(self.embeddings[0].classes)
         self._rows = len(self.frame)
-        self._index_labels()
+        self._items = RowItems(self.frame, self.classes)
+        images, blocks = self.frame["image"].to_numpy(), self.frame["class_index"].to_numpy()
+        self._nearest = [NearestRows(e.vectors, images, blocks) for e in self.embeddings]
         self._coloring: Coloring = coloring(self.frame, color_by, self.classes)
 
         self._frames = [] if jscatter is None else [self._scatter_data(xy) for xy in self.coords]
@@ -156,15 +170,6 @@ class Explorer:
         self._refresh_panel()
 
     # -- construction -------------------------------------------------------------------------
-
-    def _index_labels(self) -> None:
-        """Positive rows sorted by image, so an image's label set is a binary search away."""
-        frame = self.frame
-        positive = np.flatnonzero(frame["target"].to_numpy() == 1)
-        images = frame["image"].to_numpy()[positive]
-        order = np.argsort(images, kind="stable")
-        self._pos_images = images[order]
-        self._pos_classes = frame["class_index"].to_numpy()[positive][order]
 
     def _scatter_data(self, xy: np.ndarray) -> pd.DataFrame:
         """What a view's jscatter reads: coordinates and the three standard colourings."""
@@ -279,12 +284,7 @@ class Explorer:
 
     def select(self, indices: Sequence[int] | np.ndarray | None) -> None:
         """Select rows of the frame (in every view) and fill the panel; None or [] clears."""
-        rows = np.asarray([] if indices is None else indices)
-        if rows.size and not np.issubdtype(rows.dtype, np.integer):
-            raise InvalidInputError(f"select needs integer row indices, got dtype {rows.dtype}")
-        rows = rows.astype(np.int64).ravel()
-        if rows.size and (rows.min() < 0 or rows.max() >= self._rows):
-            raise InvalidInputError(f"row indices must lie in [0, {self._rows}); got out of range")
+        rows = rows_of(indices, self._rows)
         self._syncing = True
         try:
             for view in self._views:
@@ -307,35 +307,43 @@ class Explorer:
         ``which="present"`` frames, the classes of its rows), ``target``, ``score``,
         ``correct`` (True, False or None for an ignored target).
         """
-        rows = self._selected[: self.max_panel_images]
-        if rows.size == 0:
+        return self._items.items(self.frame, self._selected[: self.max_panel_images])
+
+    def neighbours(self, row: int, k: int = 8, *, view: int | None = None) -> pd.DataFrame:
+        """Row ``row``'s ``k`` nearest rows of the same class from other images, by cosine.
+
+        Exact, as :func:`mlrkit.metrics.cosine_topk` (``groups`` the image, ``blocks`` the class
+        index) ranks them in view ``view``'s vectors: ties broken by the lower row index.
+        Computed for this row alone, when asked (the last answers are kept).
+
+        Args:
+            row: a row of :attr:`frame` (its position, as :meth:`select` takes).
+            k: how many (fewer when the class has fewer rows from other images).
+            view: the view whose vectors are compared (default: ``neighbour_view``).
+
+        Returns:
+            The neighbour rows, best first: their :attr:`frame` columns (added ones included)
+            plus ``similarity`` (float32), indexed by their row position (index name ``row``).
+
+        Raises:
+            InvalidInputError: a row not in ``[0, M)``, a ``k`` < 1, a view that is none.
+        """
+        row, k = row_of(row, self._rows), count_of(k, "k")
+        view = self.neighbour_view if view is None else view_of(view, len(self._nearest))
+        indices, sims = self._nearest[view].of(row, k)
+        table = self.frame.iloc[indices].copy()
+        table.index = pd.Index(indices, name="row")
+        table["similarity"] = sims
+        return table
+
+    def neighbour_items(self) -> list[dict]:
+        """What the panel's neighbours section shows: with exactly one row selected, one dict
+        per neighbour (:meth:`neighbours` of it: ``neighbour_k`` in ``neighbour_view``) with
+        the keys of :meth:`panel_items` plus ``similarity``; else []."""
+        if len(self._selected) != 1 or self.neighbour_k == 0:
             return []
-        part = self.frame.iloc[rows]
-        items = []
-        for row, image, path, class_index, target, score, correct in zip(
-            rows.tolist(),
-            part["image"].tolist(),
-            part["path"].astype(str).tolist(),
-            part["class_index"].tolist(),
-            part["target"].tolist(),
-            part["score"].tolist(),
-            part["correct"].tolist(),
-            strict=True,
-        ):
-            items.append(
-                {
-                    "row": int(row),
-                    "image": int(image),
-                    "path": path,
-                    "class": self.classes[int(class_index)],
-                    "class_index": int(class_index),
-                    "labels": self._labels(int(image)),
-                    "target": int(target),
-                    "score": float(score),
-                    "correct": None if correct is pd.NA or correct is None else bool(correct),
-                }
-            )
-        return items
+        table = self.neighbours(int(self._selected[0]), self.neighbour_k)
+        return self._items.items(self.frame, table.index.to_numpy(), table["similarity"])
 
     def static(self, ax: Any = None) -> Any:
         """The same points as matplotlib scatter plot(s), in the current colouring (:meth:`color`).
@@ -368,10 +376,6 @@ class Explorer:
 
         return on_selection
 
-    def _labels(self, image: int) -> list[str]:
-        lo, hi = np.searchsorted(self._pos_images, [image, image + 1])
-        return [self.classes[k] for k in sorted(set(self._pos_classes[lo:hi].tolist()))]
-
     def _pick(self, by: str) -> None:  # the dropdown's choice
         if by != self.color_by:
             self.color(by)
@@ -380,7 +384,14 @@ class Explorer:
         self._picture.value = png(figure(self.coords, self.names, self._coloring))
 
     def _refresh_panel(self) -> None:
-        self._image_panel.show(self.panel_items(), len(self._selected))
+        near: list[dict] | str | None = None
+        if len(self._selected) == 1 and self.neighbour_k:
+            try:
+                near = self.neighbour_items()
+            except InvalidInputError as error:  # e.g. a NaN vector: the panel says so, stays
+                near = f"no neighbours: {error}"
+        where = self.names[self.neighbour_view] if len(self.names) > 1 else ""
+        self._image_panel.show(self.panel_items(), len(self._selected), near, where)
 
     def __repr__(self) -> str:
         return (
