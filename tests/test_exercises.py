@@ -351,7 +351,8 @@ def test_the_student_version_of_every_notebook_stops_at_its_first_exercise(
     teacher's notebooks to the end); exercise 1's placeholder is the first error."""
     if NO_EXERCISES_YET:
         pytest.skip(WHY)
-    shared = tmp_path_factory.getbasetemp() / "student-runs"  # the runs, trained once
+    # the runs, trained once per session, with the teacher's notebooks (tests/test_notebooks.py)
+    shared = tmp_path_factory.getbasetemp() / "fast-notebooks"
     for name, value in (("FAST", "1"), ("RUNS", shared / "runs"), ("DATA", shared / "data")):
         monkeypatch.setenv(f"MLRKIT_{name}", str(value))
     monkeypatch.setenv("MLRKIT_CACHE", str(shared / "cache"))

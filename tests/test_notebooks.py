@@ -43,13 +43,18 @@ def test_every_notebook_opens_with_what_it_needs_produces_and_trains(path: Path)
 
 @pytest.mark.slow
 def test_every_notebook_runs_in_fast_mode_through_the_demo(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
 ) -> None:
-    out, data = tmp_path / "demo", tmp_path / "data"
+    # the fast-mode folders the student versions run in too (tests/test_exercises.py): the
+    # notebooks' runs are trained once per test session
+    shared = tmp_path_factory.getbasetemp() / "fast-notebooks"
+    out, data = shared / "runs", shared / "data"
     monkeypatch.setenv("MLRKIT_FAST", "1")
     monkeypatch.setenv("MLRKIT_RUNS", str(out))
     monkeypatch.setenv("MLRKIT_DATA", str(data))
-    monkeypatch.setenv("MLRKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MLRKIT_CACHE", str(shared / "cache"))
     argv = ["demo", "--fast", "--out", str(out), "--notebooks", str(ROOT / "notebooks")]
     assert main([*argv, "--upto", "8"]) == 0
     printed = capsys.readouterr().out
