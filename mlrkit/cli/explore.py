@@ -26,7 +26,7 @@ def add_arguments(subparsers: Any) -> argparse.ArgumentParser:
         "explore",
         help="class embeddings of runs: separation table, UMAP figure, embeddings table",
         description="Writes OUT/separation.csv (the overall rows of the runs side by side, then "
-        "each run's per-class rows), OUT/umap.png (one panel per run, shared limits) and "
+        "each run's per-class rows), OUT/umap.png (one panel per run, each on its own limits) and "
         "OUT/embeddings.parquet (one row per (image, class) pair and run, with UMAP x, y).",
         examples=EXAMPLES,
     )

@@ -5,7 +5,8 @@ For each run: :func:`extract_embeddings` of a split in one space, its
 a cached :func:`umap_embed` of the vectors. Written to ``out``:
 
 - ``separation.csv``: the runs' overall rows side by side, then every run's per-class rows;
-- ``umap.png``: one panel per run on shared limits, coloured by class, titled with the space;
+- ``umap.png``: one panel per run, each on its own limits (separate UMAP fits), coloured by
+  class, titled with the space;
 - ``embeddings.parquet``: one row per (image, class) pair and run, with the UMAP ``x``, ``y``.
 
 The three are checked before any run is loaded (none may replace a file the kit did not write)
