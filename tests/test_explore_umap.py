@@ -358,7 +358,19 @@ def test_quiet_unless_progress(data, tmp_path, capfd, caplog):
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 2 and "kNN graph read from" in said[0] and "written to" in said[1]
     assert "umap_embed:" not in out  # logged, not printed: the command line shows the log
-    assert "Epochs completed" in err  # umap-learn's tqdm bar
+    assert "Epochs completed" in err  # umap-learn's tqdm bar, and nothing else of umap-learn:
+    for noise in ("UMAP(", "Construct embedding", "completed  0  /", "Nearest Neighbor"):
+        assert noise not in out + err, f"umap-learn's log ({noise!r}) printed with progress=True"
+
+
+@fits
+def test_verbose_prints_umap_learns_own_log(data, tmp_path, capfd):
+    x, _ = data
+    umap_embed(x, cache_dir=tmp_path, verbose=True, **FAST)  # graph and layout computed
+    out, err = capfd.readouterr()
+    for said in ("Finding Nearest Neighbors", "UMAP(", "Construct embedding", "completed  0  /"):
+        assert said in out + err, f"{said!r} missing from umap-learn's verbose log"
+    assert "Epochs completed" in err  # the bar comes with the log
 
 
 # ---------------------------------------------------------------------------------------------

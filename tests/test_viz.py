@@ -28,15 +28,26 @@ def test_embedding_scatter_colours_by_class_with_a_legend() -> None:
     plt.close("all")
 
 
-def test_side_by_side_panels_share_limits_and_one_legend() -> None:
-    panels = {"bce": _points(0), "variant A": _points(3)}
+def test_side_by_side_panels_keep_their_own_limits_and_one_legend() -> None:
+    panels = {"bce": _points(0), "variant A": _points(3)}  # the second spread 4 times wider
     axes = plot_embeddings_side_by_side(panels, classes=["one", "two", "three"], suptitle="x")
     assert [ax.get_title() for ax in axes] == ["bce", "variant A"]
+    for ax, (coords, _) in zip(axes, panels.values(), strict=True):
+        (low, high), span = ax.get_xlim(), np.ptp(coords[:, 0])
+        assert low < coords[:, 0].min() and high > coords[:, 0].max()  # every point shown
+        assert high - low < 1.5 * span  # and framed on its own points, not on all of them
+    assert axes[0].get_legend() is None and axes[1].get_legend() is not None
+    assert axes[0].figure.get_suptitle() == "x"
+    plt.close("all")
+
+
+def test_side_by_side_panels_can_share_limits() -> None:
+    panels = {"bce": _points(0), "variant A": _points(3)}
+    axes = plot_embeddings_side_by_side(panels, classes=["one", "two", "three"], share_limits=True)
     assert axes[0].get_xlim() == axes[1].get_xlim() and axes[0].get_ylim() == axes[1].get_ylim()
     everything = np.concatenate([panels["bce"][0], panels["variant A"][0]])
     low, high = axes[0].get_xlim()
     assert low < everything[:, 0].min() and high > everything[:, 0].max()
-    assert axes[0].get_legend() is None and axes[1].get_legend() is not None
     plt.close("all")
 
 

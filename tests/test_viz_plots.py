@@ -23,7 +23,9 @@ from mlrkit.metrics import MetricsWarning, average_precision, threshold_metrics
 from mlrkit.train.rundir import RunDir
 from mlrkit.viz import (
     label_cooccurrence,
+    pick_attention_examples,
     plot_attention,
+    plot_attention_examples,
     plot_attention_grid,
     plot_centroid_cosine_vs_cooccurrence,
     plot_cooccurrence,
@@ -436,6 +438,82 @@ def test_attention_plots_name_their_bad_arguments() -> None:
         plot_attention(image, attention, names, 0, alpha=2)
     with pytest.raises(InvalidInputError, match="`which`"):
         plot_attention_grid(image, attention, names, [])
+
+
+def _examples() -> tuple[list[np.ndarray], torch.Tensor, np.ndarray]:
+    """Three uint8 images, their (3, 3, 6, 8) maps and targets with two classes each."""
+    rng = np.random.default_rng(2)
+    images = [rng.integers(0, 256, (24, 32, 3), dtype=np.uint8) for _ in range(3)]
+    logits = torch.randn(3, 3, 6, 8, generator=torch.Generator().manual_seed(3))
+    attention = logits.flatten(2).softmax(-1).view(3, 3, 6, 8)
+    targets = np.array([[1, 0, 1], [1, 1, 0], [-1, 1, 1]])
+    return images, attention, targets
+
+
+def test_pick_attention_examples_takes_the_largest_shared_label_count() -> None:
+    targets = np.array(
+        [[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [0, 1, 1, 0], [1, 1, 1, 1], [0, 1, 1, -1]]
+    )  # label counts 1, 2, 3, 2, 4, 2
+    assert pick_attention_examples(targets, n=1) == [4]  # the one image with 4
+    assert pick_attention_examples(targets, n=2) == [1, 3]  # 4 and 3 are too rare: 2
+    assert pick_attention_examples(targets, n=3) == [1, 3, 5]  # -1 is not present
+    assert pick_attention_examples(targets, n=1, labels=(1, 2)) == [1]  # the most labels first
+    with pytest.raises(InvalidInputError, match=r"images per count: \{2: 3, 3: 1, 4: 1\}"):
+        pick_attention_examples(targets, n=4)
+    with pytest.raises(InvalidInputError, match="`labels`"):
+        pick_attention_examples(targets, labels=(3, 2))
+    with pytest.raises(InvalidInputError, match="`n`"):
+        pick_attention_examples(targets, n=0)
+
+
+def test_attention_examples_draw_each_image_and_its_classes_on_one_colour_scale() -> None:
+    images, attention, targets = _examples()
+    names = ["ant", "bee", "cat"]
+    grid = plot_attention_examples(images, attention, targets, names)
+    assert grid.shape == (3, 3)  # image + its two maps, no empty cell
+    assert [ax.get_title() for ax in grid[:, 0]] == ["ant, cat", "ant, bee", "bee, cat"]
+    assert [ax.get_title() for ax in grid[2, 1:]] == ["map of bee", "map of cat"]
+    np.testing.assert_allclose(grid[0, 0].images[0].get_array(), images[0] / 255.0)
+    expected = {  # (row, column) -> (image, class): the present classes in class order
+        (0, 1): (0, 0), (0, 2): (0, 2), (1, 1): (1, 0), (1, 2): (1, 1), (2, 1): (2, 1),
+        (2, 2): (2, 2),
+    }  # fmt: skip
+    heats = []
+    for (r, c), (i, k) in expected.items():
+        grey, heat = grid[r, c].images
+        assert grey.get_array().shape == (24, 32) and grey.get_cmap().name == "gray"
+        up = torch.nn.functional.interpolate(
+            attention[i : i + 1, k : k + 1], size=(24, 32), mode="bilinear", align_corners=False
+        )[0, 0].numpy()
+        np.testing.assert_allclose(heat.get_array(), up, rtol=1e-6)
+        assert heat.get_cmap().name == "inferno"  # perceptually uniform, not jet
+        heats.append(heat)
+    # one colour scale for every map, from 0 to the largest value shown, with its colour bar
+    top = max(float(h.get_array().max()) for h in heats)
+    assert {h.norm.vmin for h in heats} == {0.0} and {h.norm.vmax for h in heats} == {top}
+    colour_bar = grid[0, 0].figure.axes[-1]
+    assert colour_bar not in grid.ravel() and "attention" in colour_bar.get_ylabel()
+
+
+def test_attention_examples_name_their_bad_arguments() -> None:
+    images, attention, targets = _examples()
+    names = ["ant", "bee", "cat"]
+    uneven = targets.copy()
+    uneven[1] = [1, 1, 1]
+    with pytest.raises(InvalidInputError, match=r"same number.*\[2, 3, 2\].*pick_attention"):
+        plot_attention_examples(images, attention, uneven, names)
+    with pytest.raises(InvalidInputError, match="same number"):
+        plot_attention_examples(images, attention, np.zeros((3, 3), int), names)
+    with pytest.raises(InvalidInputError, match=r"`attention`.*\(B, K, h, w\)"):
+        plot_attention_examples(images, attention[0], targets, names)
+    with pytest.raises(InvalidInputError, match="`targets`"):
+        plot_attention_examples(images, attention, targets[:, :2], names)
+    with pytest.raises(InvalidInputError, match="`classes`"):
+        plot_attention_examples(images, attention, targets, names[:2])
+    with pytest.raises(InvalidInputError, match=r"`axes` must be a \(3, 3\) grid"):
+        plot_attention_examples(images, attention, targets, names, plt.subplots(3, 2)[1])
+    with pytest.raises(InvalidInputError, match="`alpha`"):
+        plot_attention_examples(images, attention, targets, names, alpha=-0.1)
 
 
 def test_no_plot_warns_on_clean_inputs() -> None:

@@ -7,6 +7,12 @@ approximate graph from there;
 a result read from the cache never imports it. ``umap_cache`` calls them through its own
 module-level names (``_knn_graph``, ``_fit_umap``), which tests replace to count or forbid
 the computations.
+
+Two switches say what they print: ``verbose`` turns on umap-learn's and pynndescent's own log
+(time stamps, the ``UMAP(...)`` repr with the kNN arrays, "completed n / N epochs": about 30
+lines per fit), ``bar`` only umap-learn's tqdm bar over the layout epochs ("Epochs
+completed"). umap-learn ties its bar to ``verbose`` unless ``tqdm_kwds`` says otherwise, so
+:func:`fit_umap` passes ``tqdm_kwds={"disable": not bar}``.
 """
 
 from __future__ import annotations
@@ -79,8 +85,12 @@ def fit_umap(
     n_epochs: int | None,
     n_jobs: int,
     verbose: bool,
+    bar: bool = False,
 ) -> np.ndarray:
-    """``UMAP.fit_transform`` on the precomputed kNN graph; ``(M, 2)`` float32."""
+    """``UMAP.fit_transform`` on the precomputed kNN graph; ``(M, 2)`` float32.
+
+    ``verbose`` prints umap-learn's log, ``bar`` its epoch bar alone (either shows the bar).
+    """
     import umap
 
     model = umap.UMAP(
@@ -92,7 +102,7 @@ def fit_umap(
         random_state=seed,
         n_jobs=n_jobs,
         verbose=verbose,
-        tqdm_kwds={"disable": not verbose},
+        tqdm_kwds={"disable": not (bar or verbose)},
         # copies: UMAP marks disconnected neighbours in place (index -1, distance inf)
         precomputed_knn=(indices.copy(), distances.copy(), None),
     )

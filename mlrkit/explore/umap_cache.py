@@ -141,6 +141,7 @@ def umap_embed(
     *,
     n_epochs: int | None = None,
     progress: bool = False,
+    verbose: bool = False,
 ) -> UmapResult:
     """UMAP coordinates of ``vectors``, read from the disk cache when computed before.
 
@@ -174,10 +175,13 @@ def umap_embed(
             :func:`default_cache_dir`; None computes every time and writes nothing.
         n_epochs: optimisation epochs (>= 1); None = umap-learn's default (500 below 10,000
             rows, 200 from there).
-        progress: print umap-learn's verbose log and its epoch bar (tqdm), and log which
-            files were read or written (INFO records of this module's logger,
+        progress: show umap-learn's epoch bar (tqdm, "Epochs completed") while it computes,
+            and log which files were read or written (INFO records of this module's logger,
             ``mlrkit.explore.umap_cache``; the command line shows them on stdout); False =
             silent.
+        verbose: also print umap-learn's and pynndescent's own log (time stamps, the
+            ``UMAP(...)`` repr with its kNN arrays, "completed n / N epochs": some 30 lines
+            per computation), for debugging a fit; False = at most the bar.
 
     Returns:
         The :class:`UmapResult`: ``coords`` ``(M, 2)`` float32, ``trustworthiness``,
@@ -243,7 +247,7 @@ def umap_embed(
             metric,
             seed,
             n_jobs=n_jobs,
-            verbose=progress,
+            verbose=verbose,
             exact_below=_EXACT_KNN_MAX_ROWS,  # read here, at call time: tests lower it
         )
         if knn_path is not None:
@@ -266,7 +270,8 @@ def umap_embed(
         seed=seed,
         n_epochs=n_epochs,
         n_jobs=n_jobs,
-        verbose=progress,
+        verbose=verbose,
+        bar=progress,
     )
     trust, trust_params = _trustworthiness(x, coords, metric, seed)
     params = {

@@ -1,7 +1,13 @@
 """Plots: each takes ``ax=None`` and returns the Axes it drew on (matplotlib / seaborn)."""
 
 from mlrkit.viz.ablation import ablation_figure, plot_ablation
-from mlrkit.viz.attention import plot_attention, plot_attention_grid, upsample_attention
+from mlrkit.viz.attention import (
+    pick_attention_examples,
+    plot_attention,
+    plot_attention_examples,
+    plot_attention_grid,
+    upsample_attention,
+)
 from mlrkit.viz.data import (
     centroid_cosine,
     label_cooccurrence,
@@ -18,8 +24,10 @@ __all__ = [
     "centroid_cosine",
     "class_palette",
     "label_cooccurrence",
+    "pick_attention_examples",
     "plot_ablation",
     "plot_attention",
+    "plot_attention_examples",
     "plot_attention_grid",
     "plot_centroid_cosine_vs_cooccurrence",
     "plot_cooccurrence",

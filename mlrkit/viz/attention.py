@@ -3,8 +3,15 @@
 Heads with spatial attention return ``ModelOutput.attention`` of shape ``(B, K, h, w)``, each map
 summing to 1 over ``h, w``; these plots take one image's ``(K, h, w)`` slice. The map is
 upsampled to the image size bilinearly (``torch.nn.functional.interpolate``,
-``align_corners=False``) and drawn over the image with the colour scale spanning that map's own
-range, so the plot shows where a class looks, not how much mass it puts there.
+``align_corners=False``) and drawn over the image. :func:`plot_attention` and
+:func:`plot_attention_grid` stretch the colour scale over each map's own range, so they show
+where a class looks, not how much mass it puts there; :func:`plot_attention_examples` draws
+several images, each with the maps of the classes it shows, on one colour scale with a colour
+bar, so a sharp map (its mass on a few cells) and a diffuse one look different.
+:func:`pick_attention_examples` chooses images for it that fill its grid.
+
+The colour map is :data:`CMAP`, a perceptually uniform one (lightness grows with the value, so
+the brightest place is the most attended one, also in grey print), never a rainbow map.
 """
 
 from __future__ import annotations
@@ -17,13 +24,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 
 from mlrkit.errors import InvalidInputError
-from mlrkit.inputs import class_names
+from mlrkit.inputs import as_targets, class_names, is_count
 
-__all__ = ["plot_attention", "plot_attention_grid", "upsample_attention"]
+__all__ = [
+    "pick_attention_examples",
+    "plot_attention",
+    "plot_attention_examples",
+    "plot_attention_grid",
+    "upsample_attention",
+]
 
-CMAP = "jet"
+CMAP = "inferno"
+"""The attention colour map: perceptually uniform, dark = little attention, bright = most."""
 
 
 def _as_image(image: Any) -> np.ndarray:
@@ -183,3 +199,147 @@ def plot_attention_grid(
     for ax, name in zip(axes, which, strict=True):
         plot_attention(image, attention, classes, name, ax, alpha=alpha)
     return list(axes)
+
+
+def pick_attention_examples(
+    targets: Any, n: int = 3, labels: tuple[int, int] = (2, 4)
+) -> list[int]:
+    """The first ``n`` images that show the same number of classes, for a full grid.
+
+    Among the label counts in ``labels = (fewest, most)``, the largest that at least ``n``
+    images have is chosen (more classes per image = more maps to compare), and the first ``n``
+    images with exactly that many present classes (target 1) are returned, so that every row
+    of :func:`plot_attention_examples` has as many panels as the others.
+
+    Args:
+        targets: ``(N, K)`` in {1, 0, -1} (e.g. a dataset's ``.targets``).
+        n: how many images (>= 1).
+        labels: the fewest and most present classes an image may have (1 <= fewest <= most).
+
+    Returns:
+        ``n`` image indices, increasing.
+
+    Raises:
+        InvalidInputError: on bad targets or arguments, or when no count in ``labels`` is
+            shared by ``n`` images (the message lists how many images have each count).
+    """
+    if not is_count(n):
+        raise InvalidInputError(f"`n` must be a whole number >= 1 (images), got {n!r}.")
+    if (
+        not isinstance(labels, Sequence)
+        or len(labels) != 2
+        or not all(is_count(x) for x in labels)
+        or labels[0] > labels[1]
+    ):
+        raise InvalidInputError(
+            f"`labels` must be (fewest, most) with 1 <= fewest <= most, got {labels!r}."
+        )
+    counts = (as_targets(targets, check_encoding=False) == 1).sum(axis=1)
+    for count in range(labels[1], labels[0] - 1, -1):
+        rows = np.flatnonzero(counts == count)
+        if len(rows) >= n:
+            return [int(i) for i in rows[:n]]
+    have = {int(c): int((counts == c).sum()) for c in range(labels[0], labels[1] + 1)}
+    raise InvalidInputError(
+        f"no label count in {labels} is shared by {n} images (images per count: {have}); "
+        "ask for fewer images or widen `labels`."
+    )
+
+
+def plot_attention_examples(
+    images: Sequence[Any],
+    attention: Any,
+    targets: Any,
+    classes: Sequence[str],
+    axes: Any = None,
+    *,
+    alpha: float = 0.6,
+    cmap: str = CMAP,
+) -> np.ndarray:
+    """Several images, each followed by the attention maps of the classes it shows.
+
+    Row ``i`` is image ``i`` (in colour, titled with its present classes) and then, for each
+    class present in it (target 1, in class order), that class's map upsampled to the image
+    and drawn over the image in grey. All maps share one colour scale, from 0 to the largest
+    value shown, with one colour bar: a map's values sum to 1 over its ``h x w`` grid, so a
+    class that looks at one small place is bright there and a class that spreads its attention
+    is dim everywhere. Every image must show the same number of classes, so the grid has no
+    empty cell (:func:`pick_attention_examples` chooses such images).
+
+    Args:
+        images: B images, each ``(3, H, W)`` float in [0, 1] or ``(H, W, 3)`` uint8.
+        attention: ``(B, K, h, w)`` maps (e.g. :meth:`mlrkit.runs.Run.attention`).
+        targets: ``(B, K)`` in {1, 0, -1} of these images.
+        classes: the K class names.
+        axes: a ``(B, 1 + L)`` grid of Axes, L the classes per image (default: a new figure).
+        alpha: opacity of the maps over the grey image, in [0, 1].
+        cmap: a matplotlib colour map name (default :data:`CMAP`).
+
+    Returns:
+        The ``(B, 1 + L)`` array of Axes; the colour bar is the figure's last Axes.
+
+    Raises:
+        InvalidInputError: on a bad image, attention or targets shape, a wrong number of class
+            names, images that show no class or different numbers of classes, an ``alpha``
+            outside [0, 1], or ``axes`` of another shape.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise InvalidInputError(f"`alpha` must lie in [0, 1], got {alpha}.")
+    pictures = [_as_image(image) for image in images]
+    maps = torch.as_tensor(
+        attention.detach() if isinstance(attention, torch.Tensor) else np.asarray(attention)
+    )
+    if maps.ndim != 4 or maps.shape[0] != len(pictures):
+        raise InvalidInputError(
+            f"`attention` must have shape (B, K, h, w) with B = {len(pictures)} images, got "
+            f"{tuple(maps.shape)}."
+        )
+    present = as_targets(targets, check_encoding=False) == 1
+    if present.shape != tuple(maps.shape[:2]):
+        raise InvalidInputError(
+            f"`targets` must have shape (B, K) = {tuple(maps.shape[:2])}, got {present.shape}."
+        )
+    names = class_names(classes, present.shape[1], "attention maps")
+    shown = [np.flatnonzero(row) for row in present]
+    per_image = {len(row) for row in shown}
+    if len(pictures) == 0 or 0 in per_image or len(per_image) != 1:
+        raise InvalidInputError(
+            "every image must show the same number (>= 1) of classes, so that the grid has no "
+            f"empty cell; these show {[len(row) for row in shown]}. Choose the images with "
+            "pick_attention_examples(targets)."
+        )
+    columns = 1 + per_image.pop()
+    if axes is None:
+        fig, axes = plt.subplots(
+            len(pictures),
+            columns,
+            figsize=(2.2 * columns + 1.0, 2.3 * len(pictures)),
+            squeeze=False,
+            layout="constrained",
+        )
+    grid = np.asarray(axes, dtype=object)
+    if grid.shape != (len(pictures), columns):
+        raise InvalidInputError(
+            f"`axes` must be a ({len(pictures)}, {columns}) grid: one row per image, the image "
+            f"and its {columns - 1} maps; got shape {grid.shape}."
+        )
+    heats = [
+        upsample_attention(_as_attention(maps[i], names)[row], picture.shape[:2])
+        for i, (picture, row) in enumerate(zip(pictures, shown, strict=True))
+    ]
+    norm = Normalize(0.0, max(float(max(h.max() for h in heats)), 1e-12))
+    for picture, row, heat, panels in zip(pictures, shown, heats, grid, strict=True):
+        grey = picture @ np.array([0.299, 0.587, 0.114])  # (H, W), luma
+        panels[0].imshow(picture)
+        panels[0].set_title(", ".join(names[k] for k in row), fontsize="small")
+        for ax, k, one in zip(panels[1:], row, heat, strict=True):
+            ax.imshow(grey, cmap="gray", vmin=0.0, vmax=1.0)
+            ax.imshow(one, cmap=cmap, norm=norm, alpha=alpha, interpolation="nearest")
+            ax.set_title(f"map of {names[k]}", fontsize="small")
+        for ax in panels:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    figure = grid[0, 0].figure
+    bar = figure.colorbar(ScalarMappable(norm, cmap), ax=list(grid.ravel()), shrink=0.8)
+    bar.set_label("attention weight (each map sums to 1 over its grid)")
+    return grid

@@ -81,14 +81,22 @@ def plot_embeddings_side_by_side(
     *,
     classes: Sequence[str] | None = None,
     suptitle: str | None = None,
+    share_limits: bool = False,
 ) -> list[Axes]:
-    """One :func:`plot_embedding` panel per run, on shared limits, one legend.
+    """One :func:`plot_embedding` panel per run, one legend, the same colour for each class.
+
+    Each panel keeps its own limits by default: panels of separate UMAP fits (one per run or
+    space, as :func:`mlrkit.explore.umap_embed` makes them) have unrelated coordinates, so a
+    shared frame would only shrink a compact panel into a corner of a wide one. Share the
+    limits only for coordinates of one fit (or of one linear projection) split into panels.
 
     Args:
         panels: ``{run name: (coords (M, 2), labels (M,))}``.
         axes: one Axes per panel (default: a new row of subplots).
         classes: legend order and colours, shared by every panel.
-        suptitle: figure title; say which space the points come from.
+        suptitle: figure title; say which space the points come from and what to see.
+        share_limits: give every panel the limits of all the points together (padded by 3 %);
+            False (the default): each panel its own (matplotlib's autoscaling).
     """
     if not panels:
         raise InvalidInputError("plot_embeddings_side_by_side needs at least one panel")
@@ -97,9 +105,6 @@ def plot_embeddings_side_by_side(
         axes = list(created[0])
     if len(axes) != len(panels):
         raise InvalidInputError(f"got {len(axes)} axes for {len(panels)} panels")
-    everything = np.concatenate([np.asarray(c) for c, _ in panels.values()])
-    low, high = everything.min(axis=0), everything.max(axis=0)
-    pad = 0.03 * (high - low)
     names = (
         list(classes)
         if classes is not None
@@ -108,8 +113,13 @@ def plot_embeddings_side_by_side(
     last = len(panels) - 1
     for i, (ax, (name, (coords, labels))) in enumerate(zip(axes, panels.items(), strict=True)):
         plot_embedding(coords, labels, ax, classes=names, title=name, legend=i == last)
-        ax.set_xlim(low[0] - pad[0], high[0] + pad[0])
-        ax.set_ylim(low[1] - pad[1], high[1] + pad[1])
+    if share_limits:
+        everything = np.concatenate([np.asarray(c) for c, _ in panels.values()])
+        low, high = everything.min(axis=0), everything.max(axis=0)
+        pad = 0.03 * (high - low)
+        for ax in axes:
+            ax.set_xlim(low[0] - pad[0], high[0] + pad[0])
+            ax.set_ylim(low[1] - pad[1], high[1] + pad[1])
     if suptitle:
         axes[0].figure.suptitle(suptitle)
     return list(axes)
