@@ -103,7 +103,7 @@ def _as_blocks(blocks: Any, num_rows: int) -> np.ndarray:
 
 def _panel_rows(num_rows: int, chunk_rows: int | None) -> int:
     """Rows per panel: ``chunk_rows``, or as many as fit the budget (a float32 panel and its
-    transposed columns)."""
+    two comparison masks: 6 bytes an entry, 8 with room)."""
     if chunk_rows is not None:
         return int(chunk_rows)
     return int(np.clip(BUDGET_BYTES // (8 * max(num_rows, 1)), 1, max(num_rows, 1)))
@@ -133,7 +133,8 @@ def cosine_topk(
             other's neighbours. None: only a row itself is excluded.
         blocks: ``(M,)`` ids (e.g. the class index of each row); only rows sharing the id are
             candidates. None: all rows.
-        chunk_rows: rows per panel of the float32 pass (memory ``~8 * chunk_rows * M`` bytes);
+        chunk_rows: rows per panel of the float32 pass (memory ``~8 * chunk_rows * M`` bytes,
+            and tiles of ``min(8 * chunk_rows, 8192)`` rows multiplied with themselves);
             None picks the most that fit about 256 MiB. The result does not depend on it.
 
     Returns:
