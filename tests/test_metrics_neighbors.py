@@ -100,7 +100,7 @@ def test_ties_go_to_the_lower_index() -> None:
 
 
 def test_a_crowd_of_duplicates_larger_than_the_kept_candidates_is_exact() -> None:
-    # 60 copies of one vector: more near-ties than the 2k + 8 candidates a row keeps
+    # 60 copies of one vector: more near-ties than the k + 8 candidates a row keeps
     rng = np.random.default_rng(1)
     v = rng.normal(size=(200, 16)).astype(np.float32)
     v[rng.choice(200, 60, replace=False)] = v[7]

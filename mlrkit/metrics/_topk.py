@@ -5,16 +5,18 @@ ranking in :mod:`mlrkit.metrics._exact`).
 Every pair of rows is multiplied once, in float32:
 
 1. **Tiles.** The rows are cut into tiles of consecutive rows; each tile is multiplied with
-   itself (``Z_T Z_T^T``) and every row keeps its ``L`` best candidates there, its *floor*
-   being the best one it let go.
+   itself (``Z_T Z_T^T``) and every row keeps its ``L`` best candidates there (``topk`` of
+   ``L + 1``), its *floor* being the best one it let go.
 2. **Panels.** Each tile is cut into panels of consecutive rows; a panel is multiplied with
    every row after its tile (``Z[lo:hi] Z[e:]^T``). A value enters a row's buffer only when it
-   beats the row's floor, for the panel's rows (along the panel's rows) and for the later rows
-   (along its columns, read only where a column's best beats that row's floor). Once the
-   floors have risen, which takes a few panels, few values beat them, so the cost is the matrix
-   product plus a comparison pass.
+   beats the row's floor: one comparison pass for the panel's rows (along the panel's rows),
+   one for the later rows (along its columns), each read back 8 bytes of mask at a time. With
+   floors from a whole tile, few values beat them (on the order of ``L`` per row and panel
+   early on, fewer as the floors rise), so the cost is the matrix product plus those passes;
+   a ``topk`` of every panel row costs several times more.
 3. **Buffers.** A row's buffer holds up to ``2L`` values; when full it keeps its ``L`` best
-   and its floor rises to the best value dropped.
+   and its floor rises to the best value dropped (a row offered more than ``L`` values at once
+   is merged by a sort instead).
 
 Invariant (what :func:`mlrkit.metrics._exact.exact_neighbors` relies on): a candidate a row has
 not kept has a float32 value ``<=`` the row's floor; a floor of -inf means nothing was dropped.
@@ -28,7 +30,6 @@ import torch
 from ._exact import Groups
 
 MAX_TILE_ROWS = 8192  # a (tile, tile) float32 product: 256 MiB
-_DENSE = 8  # columns to read for the later rows: all of them when over 1 / _DENSE are active
 
 
 class Buffers:
@@ -43,10 +44,21 @@ class Buffers:
 
     def compact(self, rows: np.ndarray) -> None:
         """Keep the ``L`` best of each row's buffer; the floor rises to the best dropped."""
-        if not len(rows):
-            return
-        value, index = self.value[rows], self.index[rows]
-        drop = self.capacity - self.keep
+        if len(rows):
+            self._keep_best(rows, self.value[rows], self.index[rows])
+
+    def merge(self, lo: int, hi: int, value: np.ndarray, index: np.ndarray) -> None:
+        """Rows ``lo..hi-1`` keep the ``L`` best of their buffer and new candidates ``(R, c)``
+        (each offered once, no better than a candidate not offered when ``c > L``: the one
+        then dropped raises the floor above every candidate not offered)."""
+        value = np.concatenate([self.value[lo:hi], value], axis=1)
+        index = np.concatenate([self.index[lo:hi], index], axis=1)
+        self._keep_best(slice(lo, hi), value, index)
+
+    def _keep_best(self, rows: np.ndarray | slice, value: np.ndarray, index: np.ndarray) -> None:
+        """Store the ``L`` best of ``value (R, c)`` as the buffers of ``rows``, raising their
+        floors to the best value dropped."""
+        drop = value.shape[1] - self.keep
         pick = np.argpartition(value, drop, axis=1)
         dropped = np.take_along_axis(value, pick[:, :drop], axis=1).max(axis=1)
         self.floor[rows] = np.maximum(self.floor[rows], dropped)
@@ -55,11 +67,6 @@ class Buffers:
         self.index[rows, : self.keep] = np.take_along_axis(index, kept, axis=1)
         self.value[rows, self.keep :], self.index[rows, self.keep :] = -np.inf, -1
         self.fill[rows] = self.keep
-
-    def start(self, rows: slice, value: np.ndarray, index: np.ndarray, floor: np.ndarray) -> None:
-        """Fill fresh rows with at most ``L`` candidates each, and their floors."""
-        self.value[rows, : value.shape[1]], self.index[rows, : value.shape[1]] = value, index
-        self.fill[rows], self.floor[rows] = self.keep, floor
 
     def add(self, rows: np.ndarray, index: np.ndarray, value: np.ndarray) -> None:
         """Offer candidate ``index[h]`` with ``value[h]`` to row ``rows[h]`` (each pair once)."""
@@ -73,7 +80,7 @@ class Buffers:
             big = self.fill[uniq] + count > self.capacity
             if big.any():
                 inside = np.isin(entries[0], uniq[big])
-                self._merge(uniq[big], *(e[inside] for e in entries))
+                self._merge_crowded(uniq[big], *(e[inside] for e in entries))
                 entries = tuple(e[~inside] for e in entries)
                 uniq, count = uniq[~big], count[~big]
         rows, index, value = entries
@@ -91,7 +98,9 @@ class Buffers:
         order = np.argsort(rows, kind="stable")
         return rows[order], index[order], value[order]
 
-    def _merge(self, uniq: np.ndarray, rows: np.ndarray, index: np.ndarray, value: np.ndarray):
+    def _merge_crowded(
+        self, uniq: np.ndarray, rows: np.ndarray, index: np.ndarray, value: np.ndarray
+    ) -> None:
         """Rows with more new entries than room: keep the ``L`` best of buffer and entries."""
         held = self.index[uniq] >= 0
         all_rows = np.r_[np.repeat(uniq, held.sum(axis=1)), rows]
@@ -107,6 +116,15 @@ class Buffers:
         kept = rank < self.keep
         self.value[all_rows[kept], rank[kept]] = all_value[kept]
         self.index[all_rows[kept], rank[kept]] = all_index[kept]
+
+
+def _top(values: np.ndarray, count: int, base: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``count`` largest of each row of ``values (R, C)`` (all of them when ``C <= count``)
+    and their indices ``base + column``; -1 where the value is -inf (not a candidate)."""
+    value, pos = torch.topk(torch.from_numpy(values), min(count, values.shape[1]), dim=1)
+    value, index = value.numpy(), pos.numpy() + base
+    index[value == -np.inf] = -1
+    return value, index
 
 
 def _hits(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,12 +147,7 @@ def candidates(z32: np.ndarray, groups: Groups, keep: int, panel_rows: int) -> B
         e = min(a + tile, n)
         block = z32[a:e] @ z32[a:e].T
         groups.exclude(block, a, a)
-        w = min(keep + 1, e - a)
-        value, pos = torch.topk(torch.from_numpy(block), w, dim=1)
-        value, index = value.numpy(), pos.numpy() + a
-        index[value == -np.inf] = -1
-        floor = value[:, keep] if w > keep else np.full(e - a, -np.inf, dtype=np.float32)
-        buffers.start(slice(a, e), value[:, :keep], index[:, :keep], floor)
+        buffers.merge(a, e, *_top(block, keep + 1, a))
     for a in range(0, n, tile):
         e = min(a + tile, n)
         if e == n:
@@ -145,14 +158,9 @@ def candidates(z32: np.ndarray, groups: Groups, keep: int, panel_rows: int) -> B
             buffers.compact(rows[buffers.fill[lo:hi] > keep])  # raise their floors first
             panel = z32[lo:hi] @ z32[e:].T  # (b, n - e)
             groups.exclude(panel, lo, e)
-            r, c = _hits(panel > buffers.floor[lo:hi, None])
+            r, c = _hits(panel > buffers.floor[lo:hi, None])  # for the panel's rows
             buffers.add(lo + r, e + c, panel[r, c])
-            active = np.flatnonzero(panel.max(axis=0) > buffers.floor[e:])
-            if len(active) * _DENSE > panel.shape[1]:
-                r, c = _hits(panel > buffers.floor[None, e:])
-            else:
-                r, c = np.nonzero(panel[:, active] > buffers.floor[None, e + active])
-                c = active[c]
+            r, c = _hits(panel > buffers.floor[None, e:])  # for the later rows
             buffers.add(e + c, lo + r, panel[r, c])
     buffers.compact(np.flatnonzero(buffers.fill > keep))
     return buffers

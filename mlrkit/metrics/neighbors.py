@@ -27,13 +27,13 @@ then pads with index -1 and similarity NaN.
 Cost. Time ``O(M^2 D / 2)`` per block (each pair is multiplied once, in float32 matrix
 products of a panel of consecutive rows against the rows after it), plus ``O(M k D)`` to score
 the kept candidates exactly. Memory: the quantised rows in float64 and float32 (``12 M D``
-bytes), ``(M, 2k + 8)`` kept candidates, and about 256 MiB of working set (the panel rows are
-chosen to fit it); never an ``(M, M)`` matrix. The float32 pass keeps ``2k + 8`` candidates per
-row; a row whose kept candidates do not provably contain its neighbours (more than ``k + 8``
-candidates within the float32 rounding of its k-th, e.g. many duplicates of one vector, or a
-zero row, whose candidates all tie at 0) is recomputed exactly against its whole block in
-float64, which costs about twice its share of the float32 pass. See :mod:`mlrkit.metrics._topk`
-for the proof that the two passes give the definition's answer.
+bytes), ``(M, 2 (k + 8))`` candidate buffers, and about 256 MiB of working set (the panel rows
+are chosen to fit it); never an ``(M, M)`` matrix. The float32 pass keeps ``k + 8`` candidates
+per row; a row whose kept candidates do not provably contain its neighbours (more than 8 extra
+candidates within twice the float32 rounding of its k-th, e.g. many duplicates of one vector,
+or a zero row, whose candidates all tie at 0) is recomputed exactly against its whole block in
+float64, which costs about twice its share of the float32 pass. :mod:`mlrkit.metrics._topk`
+and :mod:`mlrkit.metrics._exact` say why the two passes give the definition's answer.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from ._topk import candidates
 
 __all__ = ["cosine_topk"]
 
-EXTRA = 8  # the float32 pass keeps 2k + EXTRA candidates per row
+EXTRA = 8  # the float32 pass keeps k + EXTRA candidates per row
 _CHECK_ROWS = 65536  # rows checked for NaN / inf at a time
 
 
@@ -103,7 +103,7 @@ def _as_blocks(blocks: Any, num_rows: int) -> np.ndarray:
 
 def _panel_rows(num_rows: int, chunk_rows: int | None) -> int:
     """Rows per panel: ``chunk_rows``, or as many as fit the budget (a float32 panel and its
-    transposed columns)."""
+    two comparison masks: 6 bytes an entry, 8 with room)."""
     if chunk_rows is not None:
         return int(chunk_rows)
     return int(np.clip(BUDGET_BYTES // (8 * max(num_rows, 1)), 1, max(num_rows, 1)))
@@ -133,7 +133,8 @@ def cosine_topk(
             other's neighbours. None: only a row itself is excluded.
         blocks: ``(M,)`` ids (e.g. the class index of each row); only rows sharing the id are
             candidates. None: all rows.
-        chunk_rows: rows per panel of the float32 pass (memory ``~8 * chunk_rows * M`` bytes);
+        chunk_rows: rows per panel of the float32 pass (memory ``~8 * chunk_rows * M`` bytes,
+            and tiles of ``min(8 * chunk_rows, 8192)`` rows multiplied with themselves);
             None picks the most that fit about 256 MiB. The result does not depend on it.
 
     Returns:
@@ -187,7 +188,7 @@ def cosine_topk(
         _, local = np.unique(group_codes[rows], return_inverse=True)
         grouped = Groups.of(local.reshape(-1).astype(np.int64))
         z32 = z.astype(np.float32)
-        keep = 2 * k + EXTRA
+        keep = k + EXTRA
         kept = candidates(z32, grouped, keep, _panel_rows(len(rows), chunk_rows))
         del z32
         idx, sim = exact_neighbors(
