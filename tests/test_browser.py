@@ -341,13 +341,14 @@ def _explore(page: Any, url: str, out: Path, notes: list[str]) -> None:
     assert picture_box and view_box and picture_box["y"] > view_box["y"] + view_box["height"]
     assert picture.evaluate("img => img.naturalWidth") > 300
     source, view_before = picture.get_attribute("src"), views[0].screenshot()
-    explorer.locator("select").first.select_option("correct")
+    # (notebook 04 colours by "correct" in the cell after the widget: pick another colouring)
+    explorer.locator("select").first.select_option("score")
     deadline = time.monotonic() + DRAW_S
     while views[0].screenshot() == view_before or picture.get_attribute("src") == source:
-        assert time.monotonic() < deadline, "colour by 'correct': view or picture unchanged"
+        assert time.monotonic() < deadline, "colour by 'score': view or picture unchanged"
         page.wait_for_timeout(1000)
     expect(header).to_contain_text(PANEL_HEADER)  # the selection stays
-    notes.append("static picture present; recoloured by 'correct'")
+    notes.append("static picture present; recoloured by 'score'")
     page.wait_for_timeout(500)
     explorer.screenshot(path=str(out / "04_explorer_recoloured.png"))
 
