@@ -29,7 +29,7 @@ conversion (a float64 beyond float32's range becomes inf). :func:`unit_rows` and
 """
 
 from mlrkit.inputs._common import class_names, is_count, to_numpy
-from mlrkit.inputs._rows import as_groups, as_labels, as_present, label_codes
+from mlrkit.inputs._rows import as_blocks, as_groups, as_labels, as_present, label_codes
 from mlrkit.inputs._targets import (
     SCORE_KINDS,
     TARGET_KINDS,
@@ -58,6 +58,7 @@ __all__ = [
     "ScoresKind",
     "TargetsKind",
     "as_float32_vectors",
+    "as_blocks",
     "as_groups",
     "as_labels",
     "as_nonzero_vectors",

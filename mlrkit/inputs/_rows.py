@@ -107,6 +107,17 @@ def as_labels(
     return codes.reshape(-1).astype(np.int64), [names[k] for k in present.tolist()]
 
 
+def _row_codes(a: np.ndarray, name: str, what: str) -> np.ndarray:
+    """``(M,)`` int64 codes ``0 .. n - 1`` of the distinct values of ``a`` (sorted order)."""
+    try:
+        _, codes = np.unique(a, return_inverse=True)
+    except TypeError as err:
+        raise InvalidInputError(
+            f"`{name}` must hold comparable {what} (all integers or all strings)."
+        ) from err
+    return codes.reshape(-1).astype(np.int64)
+
+
 def as_groups(groups: Any, num_rows: int) -> np.ndarray:
     """Group (image) codes ``(M,)`` int64; every row its own group when ``groups`` is None."""
     if groups is None:
@@ -118,13 +129,20 @@ def as_groups(groups: Any, num_rows: int) -> np.ndarray:
         "the image of each row of `vectors`",
         "; pass None to make every row its own group",
     )
-    try:
-        _, codes = np.unique(a, return_inverse=True)
-    except TypeError as err:
-        raise InvalidInputError(
-            "`groups` must hold comparable image ids (all integers or all strings)."
-        ) from err
-    return codes.reshape(-1).astype(np.int64)
+    return _row_codes(a, "groups", "image ids")
+
+
+def as_blocks(blocks: Any, num_rows: int) -> np.ndarray:
+    """Block (e.g. class) codes ``(M,)`` int64 of the rows of `vectors`, from any comparable
+    ids (a kNN searches within a block)."""
+    a = _as_rows(
+        blocks,
+        "blocks",
+        num_rows,
+        "the block (e.g. class) of each row of `vectors`",
+        "; pass None to search all rows",
+    )
+    return _row_codes(a, "blocks", "ids")
 
 
 def as_present(present: Any, num_rows: int) -> np.ndarray:

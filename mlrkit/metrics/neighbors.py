@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from mlrkit.errors import InvalidInputError
-from mlrkit.inputs import as_groups, is_count, to_numpy
+from mlrkit.inputs import as_blocks, as_groups, is_count, to_numpy
 
 from ._exact import BUDGET_BYTES, Groups, exact_neighbors, float32_error, quantised_unit_rows
 from ._topk import candidates
@@ -82,23 +82,6 @@ def _as_vectors(vectors: Any) -> np.ndarray:
                     "for a diverged run."
                 )
     return v
-
-
-def _as_blocks(blocks: Any, num_rows: int) -> np.ndarray:
-    """Block codes ``(M,)`` int64 from any comparable ids."""
-    a = to_numpy(blocks, "blocks")
-    if a.ndim != 1 or len(a) != num_rows:
-        raise InvalidInputError(
-            f"`blocks` must have shape (M,) = ({num_rows},), the block (e.g. class) of each row "
-            f"of `vectors`, got shape {a.shape}; pass None to search all rows."
-        )
-    try:
-        _, codes = np.unique(a, return_inverse=True)
-    except TypeError as err:
-        raise InvalidInputError(
-            "`blocks` must hold comparable ids (all integers or all strings)."
-        ) from err
-    return codes.reshape(-1).astype(np.int64)
 
 
 def _panel_rows(num_rows: int, chunk_rows: int | None) -> int:
@@ -167,7 +150,7 @@ def cosine_topk(
     v = _as_vectors(vectors)
     num_rows = len(v)
     group_codes = as_groups(groups, num_rows)
-    block_codes = None if blocks is None else _as_blocks(blocks, num_rows)
+    block_codes = None if blocks is None else as_blocks(blocks, num_rows)
 
     indices = np.full((num_rows, k), -1, dtype=np.int64)
     sims = np.full((num_rows, k), np.nan, dtype=np.float32)
