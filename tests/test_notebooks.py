@@ -47,9 +47,7 @@ def test_every_notebook_runs_in_fast_mode_through_the_demo(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    # the fast-mode folders the student versions run in too (tests/test_exercises.py): the
-    # notebooks' runs are trained once per test session
-    shared = tmp_path_factory.getbasetemp() / "fast-notebooks"
+    shared = tmp_path_factory.mktemp("fast-notebooks")
     out, data = shared / "runs", shared / "data"
     monkeypatch.setenv("MLRKIT_FAST", "1")
     monkeypatch.setenv("MLRKIT_RUNS", str(out))
@@ -72,10 +70,9 @@ def test_every_notebook_runs_in_fast_mode_through_the_demo(
     results = (out / "results.md").read_text(encoding="utf-8")
     for row in ("| baseline |", "| method |", "| method · projection output |"):
         assert row in results
-    # The demo trained the two runs (or reused them: the student versions of
-    # tests/test_exercises.py share these folders); the notebooks loaded them (02 says so).
+    # The demo trained the two runs; the notebooks loaded them (02 says so).
     outcomes = [line.strip() for line in printed.splitlines()]
-    assert outcomes.count("trained") + outcomes.count("reused") == 2
+    assert outcomes.count("trained") == 2
     train_nb = json.loads((out / "notebooks" / "02_train.ipynb").read_text(encoding="utf-8"))
     said = "".join(
         "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
