@@ -30,8 +30,9 @@ torch and 156 in numpy on 2 threads, so the products alone take 15.3 to 16.4 s; 
 (comparison passes and candidate buffers, numpy, single-threaded) about doubles it. Computing in
 bfloat16 (this CPU has AMX; ``torch.backends.mkldnn.matmul.fp32_precision = "bf16"``) ran the
 same product 1.5x faster (168 against 112 GFLOP/s, measured while a training job shared the
-machine) with errors up to 8.6e-4 on unit rows against 2.6e-7 in float32: 3,300 times more
-near-ties to rescore exactly, so we kept float32.
+machine) with errors up to 8.6e-4 on unit rows against 2.6e-7 in float32: a margin 3,300 times
+wider around each row's k-th value, inside which every candidate must be kept and rescored
+exactly; we kept float32 and did not measure that trade.
 
 Run: ``.venv/bin/python benchmarks/bench_neighbors.py [--rows 100000] [--skip-sklearn]``
 (``--skip-sklearn`` times mlrkit and the matmul floor only, as sklearn takes minutes at full
