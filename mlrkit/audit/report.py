@@ -94,6 +94,13 @@ def audit_run(
     classes = list(run.classes)
     truth = _truth(run, name, targets.shape)  # a truth file at odds with the split: now, not later
     notes = []
+    emb = None
+    if method != "scores":
+        if getattr(run.model, "feature_dim", None) is None:
+            notes.append(f"the {run.config.model.head!r} head has no class features: "
+                         "audited by scores alone")  # fmt: skip
+        else:
+            emb = run.embeddings(name, space="features", which="all", progress=progress)
     if folds:
         config = dataclasses.replace(
             run.config, data=dataclasses.replace(run.config.data, holdout={})
@@ -101,30 +108,31 @@ def audit_run(
         where = Path(fold_dir) if fold_dir is not None else run.folder / f"crossfit-{folds}"
         fitted = cross_fit(config, where, folds, device=str(run.device))
         probabilities = fitted.probabilities
-        notes.append(f"scores cross-fitted over {folds} folds (runs in {where})")
+        notes.insert(0, f"scores cross-fitted over {folds} folds (runs in {where})")
     else:
-        probabilities = run.scores(dataset)[classes].to_numpy()
-        notes.append(
+        if emb is not None and len(emb.frame) == targets.size:
+            # the one pass over the images that gave the features gave every pair's score
+            probabilities = np.full(targets.shape, np.nan, dtype=np.float32)
+            frame = emb.frame
+            probabilities[frame["image"], frame["class_index"]] = frame["score"]
+        else:
+            probabilities = run.scores(dataset)[classes].to_numpy()
+        notes.insert(0,
             "scores in-sample: the run trained on these labels and has partly fitted the wrong "
             "ones; cross-fitted scores (folds=2) judge each image by a run that never saw it"
-        )
+        )  # fmt: skip
     suspicion = {"scores": score_suspicion(probabilities, targets, scores_are="probabilities")}
-    if method != "scores":
-        if getattr(run.model, "feature_dim", None) is None:
-            notes.append(f"the {run.config.model.head!r} head has no class features: "
-                         "audited by scores alone")  # fmt: skip
-        else:
-            emb = run.embeddings(name, space="features", which="all", progress=progress)
-            judged = emb.frame["target"].to_numpy() != -1  # ignored pairs judge nothing
-            image = emb.frame["image"].to_numpy()[judged]
-            class_index = emb.frame["class_index"].to_numpy()[judged]
-            per_row = feature_suspicion(
-                emb.vectors[judged], image, class_index,
-                emb.frame["target"].to_numpy()[judged], k=k,
-            )  # fmt: skip
-            grid = np.full(targets.shape, np.nan)
-            grid[image, class_index] = per_row
-            suspicion["features"] = grid
+    if emb is not None:
+        judged = emb.frame["target"].to_numpy() != -1  # ignored pairs judge nothing
+        image = emb.frame["image"].to_numpy()[judged]
+        class_index = emb.frame["class_index"].to_numpy()[judged]
+        per_row = feature_suspicion(
+            emb.vectors[judged], image, class_index,
+            emb.frame["target"].to_numpy()[judged], k=k,
+        )  # fmt: skip
+        grid = np.full(targets.shape, np.nan)
+        grid[image, class_index] = per_row
+        suspicion["features"] = grid
     if method == "both" and "features" in suspicion:
         suspicion["combined"] = combine_suspicion(suspicion["scores"], suspicion["features"])
     ranked = {"scores": "scores", "features": "features", "both": "combined"}[method]
