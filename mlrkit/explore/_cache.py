@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 import warnings
 import zipfile
 import zlib
@@ -22,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mlrkit.files import atomic_path
 
 
 def data_digest(x: np.ndarray) -> str:
@@ -76,16 +76,13 @@ def load_npz(
 
 def save_npz(path: Path, **arrays: np.ndarray) -> bool:
     """Write an ``.npz`` atomically (temporary file + ``os.replace``); warn and False on error."""
-    # a unique name opened with "x" (not mkstemp, whose files are private 0600): the cache file
-    # gets the permissions of any file the user creates (umask)
-    tmp = path.parent / f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+    # atomic_path's unique name, opened with "x" (not mkstemp, whose files are private 0600):
+    # the cache file gets the permissions of any file the user creates (umask)
     try:
-        with open(tmp, "xb") as f:
+        with atomic_path(path) as tmp, open(tmp, "xb") as f:
             np.savez(f, **arrays)
-        os.replace(tmp, path)
         return True
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         warnings.warn(
             f"umap_embed could not write the cache file {path} ({err}); the result is returned "
             "but will be recomputed next time. Free some disk space or pass another cache_dir.",

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from mlrkit.errors import MlrkitError
+from mlrkit.files import atomic_path
 from mlrkit.losses import LOSS_SETUPS, setup_options
 
 FORMAT = "mlrkit-checkpoint"
@@ -54,7 +55,8 @@ class CheckpointMismatchError(CheckpointError):
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """Atomically write ``state`` to ``path`` (temporary file + fsync + ``os.replace``).
+    """Atomically write ``state`` to ``path`` (:func:`mlrkit.files.atomic_path`'s temporary
+    file, fsync, ``os.replace``, then fsync of the folder).
 
     Args:
         state: a dict of tensors, state dicts and plain Python values (no arbitrary objects, so
@@ -65,22 +67,17 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
         ``path`` as a :class:`~pathlib.Path`.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as handle:
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             torch.save(state, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except RuntimeError as err:
         # torch's zip writer turns an interrupt inside it into a RuntimeError while closing;
         # give the caller the interrupt (the target file was never replaced).
         if isinstance(err.__context__, KeyboardInterrupt):
             raise err.__context__ from None
         raise
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     # Persist the rename itself (directory entry); not possible on every platform.
     try:
         dir_fd = os.open(path.parent, os.O_RDONLY)

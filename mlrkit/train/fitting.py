@@ -196,7 +196,7 @@ def fit(
         stages.load_weights(run, load_checkpoint(init_path), init_path)
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        for stale in out_dir.glob(".*.pt.tmp-*"):
+        for stale in out_dir.glob(".*.tmp.pt"):  # atomic_path's temporary checkpoints
             stale.unlink()  # a partial write of a killed run; the real files were never replaced
         if overwrite:
             discard_run(out_dir)  # only now: everything that could fail has been built
