@@ -149,3 +149,30 @@ def test_the_audit_bench_trains_measures_and_audits_each_run(
     expected = results.groupby(["level", "label"], sort=False)["features_auroc"].std()
     np.testing.assert_allclose(summary["features_auroc_std"], expected)
     assert list(summary["seeds"]) == [2, 2]
+
+
+def test_the_committed_benchmark_summary_and_the_reading_s_table_come_from_its_results() -> None:
+    """docs/audit/summary.csv is summarize_audit_bench of docs/audit/results.csv, and every row of
+    docs/audit.md's table is that summary, rounded as printed."""
+    import io
+    import re
+
+    from mlrkit.audit import summarize_audit_bench
+
+    root = Path(__file__).resolve().parents[1] / "docs"
+    results = pd.read_csv(root / "audit" / "results.csv")
+    assert len(results) == 30 and sorted(results["level"].unique()) == [0.05, 0.1]
+    written = io.StringIO()
+    summarize_audit_bench(results).to_csv(written)
+    assert written.getvalue() == (root / "audit" / "summary.csv").read_text(encoding="utf-8")
+    summary = summarize_audit_bench(results)
+    measures = [("mAP", 2), ("scores_auroc", 3), ("features_auroc", 3), ("combined_auroc", 3),
+                ("combined_ap", 3)]  # fmt: skip
+    text = (root / "audit.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if re.match(r"\| 0\.\d+ \| [a-z]", line)]
+    assert len(rows) == len(summary) == 10
+    for line in rows:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        row = summary.loc[(float(cells[0]), cells[1].split(" ")[0])]
+        expected = [f"{row[f'{m}_mean']:.{d}f} ± {row[f'{m}_std']:.{d}f}" for m, d in measures]
+        assert cells[2:] == expected, line
