@@ -19,20 +19,21 @@ pair once, as cosine_topk does.
 
 Target: mlrkit within 15 s and 1 GiB extra memory at the full size.
 
-Measured on the 2-core CPU machine (shared with other jobs, load average 5-8 during the run):
-mlrkit 117 s wall / 57 s CPU, 690 MiB; sklearn 418 s / 204 s CPU, 1,538 MiB (3.6x slower, 2.2x
-the memory); matmul only 51 s / 33 s CPU; the same neighbours as sklearn on 99.985% of rows
-(99.915% in the same order). At load 1-3: mlrkit 74 s, matmul only 37 s. The memory target is
-met; the time target is not, and cannot be for an exact float32 search on these 2 cores: half
-the pairs are ``100,000**2 / 2 * 256 = 1.28e12`` multiply-adds, and on an idle machine
-(2026-12-06, load 0.04) a float32 product of (4096, 256) by (256, 8192) ran at 167 GFLOP/s in
-torch and 156 in numpy on 2 threads, so the products alone take 15.3 to 16.4 s; the rest
-(comparison passes and candidate buffers, numpy, single-threaded) about doubles it. Computing in
-bfloat16 (this CPU has AMX; ``torch.backends.mkldnn.matmul.fp32_precision = "bf16"``) ran the
-same product 1.5x faster (168 against 112 GFLOP/s, measured while a training job shared the
-machine) with errors up to 8.6e-4 on unit rows against 2.6e-7 in float32: a margin 3,300 times
-wider around each row's k-th value, inside which every candidate must be kept and rescored
-exactly; we kept float32 and did not measure that trade.
+Measured on the 2-core CPU machine, idle (load 0.5, 2026-12-06): mlrkit 35.6 s wall / 68 s CPU,
+691 MiB; sklearn 141.6 s / 182 s CPU, 1,538 MiB (4.0x slower, 2.2x the memory); matmul only 15.7
+s / 31 s CPU; the same neighbours as sklearn on 99.984% of rows (99.911% in the same order).
+Earlier, with other jobs sharing the machine (load 5-8): mlrkit 117 s, sklearn 418 s (3.6x),
+matmul only 51 s. The memory target is met; the time target is not, and cannot be for an exact
+float32 search on these 2 cores: half the pairs are ``100,000**2 / 2 * 256 = 1.28e12``
+multiply-adds, and on an idle machine (2026-12-06, load 0.04) a float32 product of (4096, 256)
+by (256, 8192) ran at 167 GFLOP/s in torch and 156 in numpy on 2 threads, so the products alone
+take 15.3 to 16.4 s (15.7 s above); the rest (comparison passes and candidate buffers, numpy,
+single-threaded) adds 20 s. Computing in bfloat16 (this CPU has AMX;
+``torch.backends.mkldnn.matmul.fp32_precision = "bf16"``) ran the same product 1.5x faster (168
+against 112 GFLOP/s, measured while a training job shared the machine) with errors up to 8.6e-4
+on unit rows against 2.6e-7 in float32: a margin 3,300 times wider around each row's k-th value,
+inside which every candidate must be kept and rescored exactly; we kept float32 and did not
+measure that trade.
 
 Run: ``.venv/bin/python benchmarks/bench_neighbors.py [--rows 100000] [--skip-sklearn]``
 (``--skip-sklearn`` times mlrkit and the matmul floor only, as sklearn takes minutes at full
