@@ -212,8 +212,11 @@ def test_plots_never_load_runs_and_explore_never_imports_the_run_object() -> Non
             ("audit/suspicion.py", ("train", "runs", "ablation", "demo", "notebook", "cli")),
             ("audit/detection.py", ("train", "runs", "ablation", "demo", "notebook", "cli")),
         )
-        for path in ([PACKAGE / package] if package.endswith(".py")
-                     else sorted((PACKAGE / package).rglob("*.py")))  # fmt: skip
+        for path in (
+            [PACKAGE / package]
+            if package.endswith(".py")
+            else sorted((PACKAGE / package).rglob("*.py"))
+        )  # fmt: skip
         for name in IMPORT.findall(path.read_text())
         if name in banned
     ]
