@@ -7,11 +7,14 @@ from mlrkit but the error family.
 from __future__ import annotations
 
 import contextlib
+import platform
 import random
 import re
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,6 +24,7 @@ from mlrkit.errors import DeviceError
 __all__ = [
     "autocast",
     "deferred_interrupt",
+    "environment",
     "epoch_seed",
     "resolve_amp",
     "resolve_device",
@@ -123,3 +127,44 @@ def deferred_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if received:
         raise KeyboardInterrupt
+
+
+def _cpu_model() -> str:
+    """The CPU's model name, family and model numbers from ``/proc/cpuinfo`` (Linux), else
+    :func:`platform.processor`."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return platform.processor()
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return (f"{fields.get('model name', platform.processor())} (family "
+            f"{fields.get('cpu family', '?')}, model {fields.get('model', '?')})")  # fmt: skip
+
+
+def environment(device: torch.device | None = None) -> dict[str, Any]:
+    """What a run's numbers depend on beyond its config and seed, as plain JSON values.
+
+    Float results can change with the CPU (the kernels its instruction set selects), the
+    thread count and the library versions; a seed repeats a run bit for bit only where these
+    are the same. Returns ``python``, ``platform``, ``torch``, ``torchvision``, ``numpy``,
+    ``cpu`` (model name, family, model), ``cpu_capability`` (the kernels torch dispatches to,
+    e.g. ``AVX512``), ``threads`` (torch's intra-op threads) and, on CUDA, ``gpu``.
+    """
+    import torchvision
+
+    found: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "cpu": _cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+    }
+    if device is not None and device.type == "cuda":
+        found["gpu"] = torch.cuda.get_device_name(device)
+    return found

@@ -61,7 +61,8 @@ def test_fit_writes_the_run_directory(tiny_config, tmp_path: Path) -> None:
     cfg = tiny_config("train.epochs=2")
     result = fit(cfg, tmp_path / "run")
     run = tmp_path / "run"
-    assert {p.name for p in run.iterdir()} == {"config.json", "metrics.jsonl", "last.pt", "best.pt"}
+    names = {"config.json", "metrics.jsonl", "last.pt", "best.pt", "environment.json"}
+    assert {p.name for p in run.iterdir()} == names
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2] == [r["epoch"] for r in result.history]
     for key in ("loss", "cls", "disc", "val_mAP", "val_CF1", "val_OF1", "lr", "seconds"):
@@ -181,6 +182,39 @@ def test_resume_with_another_architecture_or_classes_says_what_differs(
     train.classes = tuple(reversed(train.classes))
     with pytest.raises(CheckpointMismatchError, match="different order"):
         fit(apply_overrides(cfg, ["train.epochs=2"]), tmp_path / "run", True, datasets=(train, val))
+
+
+def test_environment_json_lists_each_start_with_what_the_numbers_depend_on(
+    tiny_config, tmp_path: Path
+) -> None:
+    import platform
+
+    import numpy as np
+    import torchvision
+
+    cfg = tiny_config("train.epochs=3")
+    with pytest.raises(Interrupt):
+        fit(cfg, tmp_path / "run", callback=stop_after(1))
+    first = json.loads((tmp_path / "run" / "environment.json").read_text(encoding="utf-8"))
+    with pytest.raises(Interrupt):
+        fit(cfg, tmp_path / "run", resume=True, callback=stop_after(2))
+    entries = json.loads((tmp_path / "run" / "environment.json").read_text(encoding="utf-8"))
+    assert entries[:1] == first and [e["from_epoch"] for e in entries] == [0, 1]
+    expected = {
+        "python": platform.python_version(), "torch": torch.__version__,
+        "torchvision": torchvision.__version__, "numpy": np.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+    }  # fmt: skip
+    for entry in entries:
+        assert {key: entry[key] for key in expected} == expected
+        assert entry["cpu"] and "gpu" not in entry  # a CPU run names its CPU, no GPU
+    # a damaged file is started afresh with a warning, never a crash
+    (tmp_path / "run" / "environment.json").write_text("{not json", encoding="utf-8")
+    with pytest.warns(UserWarning, match="environment.json is unreadable"):
+        fit(cfg, tmp_path / "run", resume=True)
+    entries = json.loads((tmp_path / "run" / "environment.json").read_text(encoding="utf-8"))
+    assert [e["from_epoch"] for e in entries] == [2]
 
 
 def test_resume_without_a_checkpoint_warns_and_starts_fresh(tiny_config, tmp_path: Path) -> None:

@@ -35,8 +35,9 @@ def add_arguments(subparsers: Any) -> argparse.ArgumentParser:
         subparsers,
         "train",
         help="train a preset or a config.json into a run directory",
-        description="Train into OUT (config.json, metrics.jsonl, last.pt, best.pt). Flags override "
-        "the preset; --set reaches every config field, e.g. --set optim.lr=3e-4 "
+        description="Train into OUT (config.json, metrics.jsonl, last.pt, best.pt, "
+        "environment.json). Flags override the preset; --set reaches every config field, e.g. "
+        "--set optim.lr=3e-4 "
         '--set data.policy=\'{"difficult": "ignore"}\'.',
         examples=EXAMPLES,
     )

@@ -37,6 +37,7 @@ from mlrkit.errors import RunDirectoryError
 from mlrkit.models import backbone_preprocessing
 from mlrkit.runtime import (
     deferred_interrupt,
+    environment,
     epoch_seed,
     resolve_amp,
     resolve_device,
@@ -50,6 +51,7 @@ from mlrkit.train.rundir import (
     RunDir,
     discard_run,
     read_history,
+    record_environment,
     resume_point,
     write_history,
 )  # fmt: skip
@@ -204,6 +206,9 @@ def fit(
             save_checkpoint(start[1], last_path)  # resumed from best.pt: last.pt is good again
         save_config(cfg, files.config_file)
         write_history(metrics_path, history)
+        start_epoch = run.epoch if start is not None else 0
+        record_environment(files.environment_file, {"from_epoch": start_epoch,
+                           **environment(device)}, resumed=start is not None)  # fmt: skip
 
     trained = run.model
     if info.distributed:

@@ -1,10 +1,12 @@
 """The run directory: what a run leaves behind, what a new run may do to it, its metrics log.
 
-A run directory holds ``config.json``, ``metrics.jsonl`` (one JSON row per epoch), ``last.pt``
-and ``best.pt``. Nothing in it is ever overwritten without an explicit request: a directory
-holding any run file needs ``resume`` (continue it) or ``overwrite`` (discard it). Resuming
-starts from the newest intact checkpoint, so a corrupt or missing ``last.pt`` falls back to
-``best.pt`` (with a warning that the later epochs are trained again).
+A run directory holds ``config.json``, ``metrics.jsonl`` (one JSON row per epoch), ``last.pt``,
+``best.pt`` and ``environment.json`` (what the numbers depend on beyond config and seed: CPU,
+threads, library versions; one entry per start, so a resumed run lists each). Nothing in it is
+ever overwritten without an explicit request: a directory holding any run file needs ``resume``
+(continue it) or ``overwrite`` (discard it). Resuming starts from the newest intact checkpoint,
+so a corrupt or missing ``last.pt`` falls back to ``best.pt`` (with a warning that the later
+epochs are trained again).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from mlrkit.files import write_text
 from mlrkit.train.checkpoint import CheckpointError, load_checkpoint
 
 __all__ = [
-    "RUN_FILES", "RunDir", "discard_run", "read_history", "resume_point", "write_history",
+    "RUN_FILES", "RunDir", "discard_run", "read_history", "record_environment", "resume_point",
+    "write_history",
 ]  # fmt: skip
 
 # The only place that names a run directory's files.
@@ -28,7 +31,8 @@ CONFIG_FILE = "config.json"
 HISTORY_FILE = "metrics.jsonl"
 LAST_FILE = "last.pt"
 BEST_FILE = "best.pt"
-RUN_FILES = (CONFIG_FILE, HISTORY_FILE, LAST_FILE, BEST_FILE)
+ENVIRONMENT_FILE = "environment.json"
+RUN_FILES = (CONFIG_FILE, HISTORY_FILE, LAST_FILE, BEST_FILE, ENVIRONMENT_FILE)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,12 @@ class RunDir:
     def history_file(self) -> Path:
         """``metrics.jsonl``: one JSON row per epoch."""
         return self.path / HISTORY_FILE
+
+    @property
+    def environment_file(self) -> Path:
+        """``environment.json``: a list, one :func:`mlrkit.runtime.environment` per start of
+        training, each with the epoch it started from (``from_epoch``)."""
+        return self.path / ENVIRONMENT_FILE
 
     @property
     def last(self) -> Path:
@@ -198,3 +208,21 @@ def read_history(path: Path, upto: int | None = None) -> list[dict[str, Any]]:
 def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
     """Atomically replace ``metrics.jsonl`` with ``rows``."""
     write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
+
+
+def record_environment(path: Path, entry: dict[str, Any], resumed: bool) -> None:
+    """Write ``environment.json``: ``[entry]`` for a fresh run; for a resumed one, the entries
+    already there followed by ``entry`` (a missing or unreadable file is started afresh, with
+    a warning: the earlier starts' environments are then unknown)."""
+    entries: list[Any] = []
+    if resumed and path.is_file():
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            entries = []
+            warnings.warn(f"{path} is unreadable ({err}); it now lists this start only",
+                          stacklevel=2)  # fmt: skip
+        if not isinstance(entries, list):
+            warnings.warn(f"{path} holds no list; it now lists this start only", stacklevel=2)
+            entries = []
+    write_text(path, json.dumps([*entries, entry], indent=1) + "\n")
