@@ -191,9 +191,7 @@ def _suspects(
         "score": probabilities[image, class_index],
     })  # fmt: skip
     for key, values in suspicion.items():
-        frame[f"{key}_suspicion" if key != "combined" else "combined_suspicion"] = values[
-            image, class_index
-        ]
+        frame[f"{key}_suspicion"] = values[image, class_index]
     frame["suspicion"] = suspicion[ranked][image, class_index]
     frame = frame.sort_values("suspicion", ascending=False, kind="stable", na_position="last")
     frame["rank"] = np.arange(1, len(frame) + 1)
