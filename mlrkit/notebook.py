@@ -92,11 +92,12 @@ class NotebookSetup:
         config = demo_config(name, self)
         if noise is None:
             return config
-        generate = {**(FAST_SCENES if self.fast else {}), "label_noise": noise_rates(noise)}
-        folder = f"digits{'-fast' if self.fast else ''}-{_noise_tag(noise)}"
-        return apply_overrides(
-            config, [f"data.root={self.data / folder}", "data.generate=" + json.dumps(generate)]
-        )
+        # data.generate overrides merge into the run's scene options (FAST_SCENES in fast mode)
+        generate = {"label_noise": noise_rates(noise)}
+        return apply_overrides(config, [
+            f"data.root={config.data.root}-{_noise_tag(noise)}",
+            "data.generate=" + json.dumps(generate),
+        ])  # fmt: skip
 
     def folder(self, name: str, noise: float | None = None) -> Path:
         """Where the run of :meth:`config` lives: ``runs/<name>`` or ``runs/<name>-noise10``."""
