@@ -146,7 +146,7 @@ class Explorer:
         self._nearest = [NearestRows(e.vectors, images, blocks) for e in self.embeddings]
         self._coloring: Coloring = coloring(self.frame, color_by, self.classes)
 
-        self._frames = [] if jscatter is None else [self._scatter_data(xy) for xy in self.coords]
+        self._frames = [] if jscatter is None else self._scatter_data()
         self.scatters = [
             jscatter.Scatter(data=data, x="x", y="y", data_use_index=False) for data in self._frames
         ]
@@ -171,10 +171,10 @@ class Explorer:
 
     # -- construction -------------------------------------------------------------------------
 
-    def _scatter_data(self, xy: np.ndarray) -> pd.DataFrame:
-        """What a view's jscatter reads: coordinates and the three standard colourings."""
+    def _scatter_data(self) -> list[pd.DataFrame]:
+        """Each view's jscatter data: its coordinates and the colourings (computed once)."""
         columns = {by: coloring(self.frame, by, self.classes).values for by in COLOR_BY}
-        return pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], **columns})
+        return [pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], **columns}) for xy in self.coords]
 
     # -- public API ---------------------------------------------------------------------------
 
