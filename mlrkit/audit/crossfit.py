@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mlrkit.config import Config, apply_overrides
-from mlrkit.data import SubsetDataset, assign_folds
+from mlrkit.data import SubsetDataset, holdout_indices
 from mlrkit.errors import InvalidInputError
 from mlrkit.inputs import is_count
 from mlrkit.runs import Run
@@ -79,20 +79,21 @@ def cross_fit(
             "per fold: pass the config without it"
         )
     out = Path(out)
-    frames, runs, targets, classes = [], [], None, ()
+    frames, runs, split, classes = [], [], None, ()
     for fold in range(folds):
         holdout = {"folds": folds, "fold": fold, "seed": seed}
         fold_config = apply_overrides(config, ["data.holdout=" + json.dumps(holdout)])
         run = Run.ensure(fold_config, out / f"fold-{fold}", "last", device=device)
-        split = run.split(config.data.train_split)  # all of it, with the eval transform
-        assignment = assign_folds(len(split), folds, seed)
-        held_out = np.flatnonzero(assignment == fold)
+        if split is None:  # all of it, with the eval transform: the same for every fold's run
+            split = run.split(config.data.train_split)
+        _, held_out = holdout_indices(len(split), holdout)
         frame = run.scores(SubsetDataset(split, held_out))
         frame.insert(0, "index", held_out)
         frame.insert(2, "fold", fold)
         frames.append(frame)
         runs.append(out / f"fold-{fold}")
-        targets, classes = split.targets.numpy(), tuple(run.classes)  # type: ignore[attr-defined]
+        classes = tuple(run.classes)
+    targets = split.targets.numpy()  # type: ignore[union-attr]
     scores = pd.concat(frames).sort_values("index").set_index("index")
     scores.index.name = None
     return CrossFit(scores, targets, classes, runs)
