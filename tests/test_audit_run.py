@@ -72,6 +72,18 @@ def test_the_audit_ranks_every_given_label_by_the_suspicions_it_names(noisy_run:
     assert any("in-sample" in note for note in audit.notes)
 
 
+def test_folds_with_another_split_is_refused_before_any_fold_run_trains(
+    noisy_run: Path, tmp_path: Path
+) -> None:
+    from mlrkit.errors import InvalidInputError
+
+    run = Run.load(noisy_run, "last", device="cpu")
+    val = run.config.data.val_split
+    with pytest.raises(InvalidInputError, match=f"cross-fits the training split .*not '{val}'"):
+        audit_run(run, val, folds=2, fold_dir=tmp_path / "folds", progress=False)
+    assert not (tmp_path / "folds").exists()
+
+
 def test_the_audit_command_writes_its_files_and_a_run_without_features_uses_scores(
     noisy_run: Path, tmp_path: Path, tiny_config: Callable[..., Config], capsys
 ) -> None:

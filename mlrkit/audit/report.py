@@ -83,12 +83,18 @@ def audit_run(
         progress: progress bars.
 
     Raises:
-        InvalidInputError: an unknown ``method``.
+        InvalidInputError: an unknown ``method``, or ``folds`` with a split other than the
+            training split (cross-fitting scores the training images only).
         mlrkit.data.DatasetError: the data's truth file does not match the split.
     """
     if method not in AUDIT_METHODS:
         raise InvalidInputError(f"method must be one of {AUDIT_METHODS}, got {method!r}")
     name = split or run.config.data.train_split
+    if folds and name != run.config.data.train_split:  # before any fold run trains
+        raise InvalidInputError(
+            f"folds={folds} cross-fits the training split {run.config.data.train_split!r}, not "
+            f"{name!r}: audit {name!r} without folds (in-sample scores), or the training split"
+        )
     dataset = run.split(name)
     targets = dataset.targets.numpy()  # type: ignore[attr-defined]
     classes = list(run.classes)
