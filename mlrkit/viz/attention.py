@@ -66,11 +66,16 @@ def _as_image(image: Any) -> np.ndarray:
     return np.transpose(a, (1, 2, 0)).astype(np.float64)
 
 
+def _tensor(attention: Any) -> torch.Tensor:
+    """A tensor (detached) or array-like as a tensor, without a copy where none is needed."""
+    if isinstance(attention, torch.Tensor):
+        return attention.detach()
+    return torch.as_tensor(np.asarray(attention))
+
+
 def _as_attention(attention: Any, classes: Sequence[str]) -> torch.Tensor:
     """``(K, h, w)`` float32 tensor, K = len(classes)."""
-    a = torch.as_tensor(
-        attention.detach() if isinstance(attention, torch.Tensor) else np.asarray(attention)
-    )
+    a = _tensor(attention)
     if a.ndim != 3:
         hint = " (pick one image: attention[i])" if a.ndim == 4 else ""
         raise InvalidInputError(
@@ -104,9 +109,7 @@ def upsample_attention(attention: Any, size: tuple[int, int]) -> np.ndarray:
     Returns:
         ``(K, H, W)`` (or ``(H, W)``) float32 array.
     """
-    a = torch.as_tensor(
-        attention.detach() if isinstance(attention, torch.Tensor) else np.asarray(attention)
-    )
+    a = _tensor(attention)
     single = a.ndim == 2
     if a.ndim not in (2, 3):
         raise InvalidInputError(
@@ -286,9 +289,7 @@ def plot_attention_examples(
     if not 0.0 <= alpha <= 1.0:
         raise InvalidInputError(f"`alpha` must lie in [0, 1], got {alpha}.")
     pictures = [_as_image(image) for image in images]
-    maps = torch.as_tensor(
-        attention.detach() if isinstance(attention, torch.Tensor) else np.asarray(attention)
-    )
+    maps = _tensor(attention)
     if maps.ndim != 4 or maps.shape[0] != len(pictures):
         raise InvalidInputError(
             f"`attention` must have shape (B, K, h, w) with B = {len(pictures)} images, got "
